@@ -1,0 +1,216 @@
+"""DeviceRunner: one thread per device that opens it, reads it, reconnects it, reports health.
+
+The runner owns the thread; the driver owns the bytes.  Readings go to ``on_reading``,
+health changes to ``on_health``.  Output commands (a gate pulse) are handed to the
+runner with ``call`` and run on the device's own thread between reads, so a driver is
+never used from two threads at once.
+
+Health states: ``connecting`` (opening), ``connected``, ``error`` (open, but the last
+exchange failed; back to ``connected`` on the next good one) and ``disconnected``
+(lost or absent, retrying with capped exponential backoff).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Protocol, TypeVar
+
+from .base import Device, Reading
+from .errors import DeviceGone, DriverError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class _Clock(Protocol):
+    def now(self) -> datetime: ...
+
+    def monotonic(self) -> float: ...
+
+
+class HealthState(enum.Enum):
+    """How a device is doing, as the technician page shows it."""
+
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    ERROR = "error"
+    DISCONNECTED = "disconnected"
+
+
+@dataclass(frozen=True)
+class Health:
+    """One device's health at a moment: state, last error text and reconnect count."""
+
+    device: str
+    state: HealthState
+    last_error: str | None = None
+    reconnects: int = 0
+
+    @property
+    def usable(self) -> bool:
+        """True when the device can take commands now."""
+        return self.state in (HealthState.CONNECTED, HealthState.ERROR)
+
+
+def backoff_delays(first: float = 0.2, factor: float = 2.0, cap: float = 5.0) -> Callable[[int], float]:
+    """Return attempt -> delay: first, first*factor, ... capped at ``cap`` seconds."""
+
+    def delay(attempt: int) -> float:
+        return min(cap, first * factor ** max(0, attempt))
+
+    return delay
+
+
+class DeviceRunner:
+    """Run one device on its own thread until ``stop``."""
+
+    def __init__(
+        self,
+        device: Device,
+        *,
+        on_reading: Callable[[str, Reading, datetime], None],
+        on_health: Callable[[Health], None],
+        clock: _Clock,
+        poll_s: float = 0.2,
+        backoff: Callable[[int], float] | None = None,
+    ) -> None:
+        self.device = device
+        self._on_reading = on_reading
+        self._on_health = on_health
+        self._clock = clock
+        self._poll_s = poll_s
+        self._backoff = backoff or backoff_delays()
+        self._stop = threading.Event()
+        self._calls: queue.Queue[tuple[Callable[[Any], Any], Future[Any]]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._health = Health(device.name, HealthState.DISCONNECTED)
+        self._opened_once = False
+
+    @property
+    def health(self) -> Health:
+        """The last health reported."""
+        return self._health
+
+    def start(self) -> None:
+        """Start the thread (returns at once; the first open happens on the thread)."""
+        self._thread = threading.Thread(target=self._run, name=f"device-{self.device.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the thread to end, wait for it, and close the device."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._fail_pending(DeviceGone("runner stopped", device=self.device.name))
+
+    def call(self, fn: Callable[[Any], T]) -> Future[T]:
+        """Run ``fn(device)`` on the device thread; the future holds its result or error."""
+        fut: Future[T] = Future()
+        if not self._health.usable:
+            fut.set_exception(DeviceGone(self._health.last_error or "device not connected",
+                                         device=self.device.name, url=self.device.url))
+            return fut
+        self._calls.put((fn, fut))
+        return fut
+
+    # -- the thread -------------------------------------------------------------
+
+    def _run(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            if not self._open():
+                self._stop.wait(self._backoff(attempt))
+                attempt += 1
+                continue
+            attempt = 0
+            self._serve()
+            self._close()
+        self._close()
+
+    def _open(self) -> bool:
+        reconnects = self._health.reconnects + (1 if self._opened_once else 0)
+        self._set_health(HealthState.CONNECTING, self._health.last_error, reconnects)
+        try:
+            self.device.open()
+        except DriverError as exc:
+            state = HealthState.DISCONNECTED if isinstance(exc, DeviceGone) else HealthState.ERROR
+            self._set_health(state, str(exc), self._health.reconnects)
+            self.device.close()
+            return False
+        except Exception as exc:  # a driver bug must not kill the thread
+            log.exception("device %s: unexpected error on open", self.device.name)
+            self._set_health(HealthState.ERROR, f"{type(exc).__name__}: {exc}", self._health.reconnects)
+            self.device.close()
+            return False
+        if self._opened_once:
+            log.info("device %s reconnected", self.device.name)
+        self._opened_once = True
+        self._set_health(HealthState.CONNECTED, None, self._health.reconnects)
+        return True
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._run_calls()
+                reading = self.device.read(self._poll_s)
+            except DeviceGone as exc:
+                log.warning("device %s lost: %s", self.device.name, exc)
+                self._set_health(HealthState.DISCONNECTED, str(exc), self._health.reconnects)
+                return
+            except DriverError as exc:
+                self._set_health(HealthState.ERROR, str(exc), self._health.reconnects)
+                continue
+            except Exception as exc:
+                log.exception("device %s: unexpected error", self.device.name)
+                self._set_health(HealthState.ERROR, f"{type(exc).__name__}: {exc}", self._health.reconnects)
+                self._stop.wait(self._poll_s)
+                continue
+            if self._health.state is HealthState.ERROR and reading is not None:
+                self._set_health(HealthState.CONNECTED, self._health.last_error, self._health.reconnects)
+            if reading is not None:
+                self._on_reading(self.device.name, reading, self._clock.now())
+
+    def _run_calls(self) -> None:
+        while True:
+            try:
+                fn, fut = self._calls.get_nowait()
+            except queue.Empty:
+                return
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn(self.device))
+            except DeviceGone as exc:
+                fut.set_exception(exc)
+                raise
+            except BaseException as exc:  # the caller gets every failure
+                fut.set_exception(exc)
+
+    def _close(self) -> None:
+        try:
+            self.device.close()
+        except Exception:
+            log.exception("device %s: error on close", self.device.name)
+        self._fail_pending(DeviceGone("device closed", device=self.device.name, url=self.device.url))
+
+    def _fail_pending(self, exc: DriverError) -> None:
+        while True:
+            try:
+                _fn, fut = self._calls.get_nowait()
+            except queue.Empty:
+                return
+            if fut.set_running_or_notify_cancel():
+                fut.set_exception(exc)
+
+    def _set_health(self, state: HealthState, error: str | None, reconnects: int) -> None:
+        new = Health(self.device.name, state, error, reconnects)
+        if new != self._health:
+            self._health = new
+            self._on_health(new)
