@@ -1,0 +1,395 @@
+"""The checkpoint: the one state machine and the single writer of decisions.
+
+Everything that changes a resident's session arrives on one inbox (card and scan
+readings, device health, screen commands, gate results) and is handled on one thread,
+so a card tap, a confirm and a gate result can never race.  Phases::
+
+    idle ─card ok→ identified ─scan→ scanning ─confirm→ confirming ─┬→ approved ─pulse ok→ gate ─→ idle
+      └─card refused→ rejected ─→ idle                              └→ referred ─→ idle
+
+Time comes from the injected clock; ``tick`` fires the timers (idle warning, reset,
+outcome screens).  Tests call ``handle`` and ``tick`` directly; ``start`` runs them on a
+thread for the real kiosk.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import queue
+import threading
+import uuid
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from drivers.base import CardFailed, CardRead, GatePulsed, IdCard, ScanRead
+from drivers.runner import HealthState
+
+from . import screen
+from .catalog import Catalog
+from .clock import Clock
+from .config import SessionConfig
+from .declaration import Declaration, Line, Status
+from .errors import LedgerError
+from .events import (Cancel, Confirm, DeviceHealth, DeviceReading, EventBus, GateResult, RemoveLine, Touch)
+from .gate import GateControl
+from .identity import mask_id, resident_key
+from .ledger import Ledger
+from .policy import QuotaRule, decide, rule_for, trade_day
+from .residents import Registry, check_eligibility
+
+log = logging.getLogger(__name__)
+
+STATE_TOPIC = "checkpoint.state"
+
+
+class Phase(enum.Enum):
+    """Where the resident's session stands."""
+
+    IDLE = "idle"
+    IDENTIFIED = "identified"
+    SCANNING = "scanning"
+    CONFIRMING = "confirming"
+    APPROVED = "approved"
+    GATE = "gate"
+    REFERRED = "referred"
+    REJECTED = "rejected"
+
+
+SHOPPING = frozenset({Phase.IDENTIFIED, Phase.SCANNING})
+OUTCOMES = frozenset({Phase.GATE, Phase.REFERRED, Phase.REJECTED})
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What the checkpoint decides with: data, quota rules and secrets, all loaded at start."""
+
+    kiosk_id: str
+    registry: Registry
+    catalog: Catalog
+    quota: tuple[QuotaRule, ...]
+    timezone: Any
+    site_secret: bytes = field(repr=False)
+    hold_ttl_s: float = 120.0
+    session: SessionConfig = SessionConfig()
+
+
+@dataclass
+class Session:
+    """One resident at the kiosk; lives in memory only and is dropped at reset."""
+
+    card: IdCard
+    key: str
+    masked_id: str
+    rule: QuotaRule
+    day: Any
+    used_fen: int
+    lines: list[Line] = field(default_factory=list)
+    declaration: Declaration | None = None
+
+
+class Checkpoint:
+    """The kiosk's state machine: feed it messages, read its snapshot."""
+
+    def __init__(self, *, rules: Rules, ledger: Ledger, gate: GateControl, bus: EventBus, clock: Clock,
+                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
+        self.rules = rules
+        self.ledger = ledger
+        self.gate = gate
+        self.bus = bus
+        self.clock = clock
+        self._new_id = new_id
+        self.phase = Phase.IDLE
+        self.session: Session | None = None
+        self.reasons: tuple[str, ...] = ()
+        self.notice: dict[str, str] | None = None
+        self.health: dict[str, str] = {}
+        self._activity = clock.monotonic()
+        self._phase_until: float | None = None
+        self._notice_until: float | None = None
+        self._inbox: queue.Queue[tuple[Any, Future[dict[str, Any]] | None]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.last_tick = clock.monotonic()
+        self._snapshot: dict[str, Any] = {}
+        self._publish()
+
+    # -- the inbox and the thread --------------------------------------------------------
+
+    def submit(self, message: Any) -> Future[dict[str, Any]]:
+        """Queue a message from any thread; the future resolves to the snapshot after it."""
+        fut: Future[dict[str, Any]] = Future()
+        self._inbox.put((message, fut))
+        return fut
+
+    def post(self, message: Any) -> None:
+        """Queue a message without waiting for it (device threads use this)."""
+        self._inbox.put((message, None))
+
+    def start(self) -> None:
+        """Run the loop on its own thread."""
+        self._thread = threading.Thread(target=self._run, name="checkpoint", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """End the loop thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                message, fut = self._inbox.get(timeout=0.1)
+            except queue.Empty:
+                message, fut = None, None
+            if message is not None:
+                try:
+                    self.handle(message)
+                except Exception as exc:  # one bad message must not stop the kiosk
+                    log.exception("checkpoint failed on %s", type(message).__name__)
+                    if fut is not None:
+                        fut.set_exception(exc)
+                        fut = None
+            self.tick()
+            if fut is not None:
+                fut.set_result(self._snapshot)
+
+    def idle_seconds(self, now: float) -> float:
+        """Seconds since the resident last did anything."""
+        return now - self._activity
+
+    def snapshot(self) -> dict[str, Any]:
+        """The latest state as the screens see it (safe to call from any thread)."""
+        return self._snapshot
+
+    # -- handling ---------------------------------------------------------------------
+
+    def handle(self, message: Any) -> None:
+        """Apply one message to the state machine (on the checkpoint thread only)."""
+        if isinstance(message, DeviceReading):
+            self._on_reading(message)
+        elif isinstance(message, DeviceHealth):
+            self.health[message.role] = message.health.state.value
+        elif isinstance(message, Confirm):
+            self._confirm()
+        elif isinstance(message, Cancel):
+            if self.phase in SHOPPING or self.phase in (Phase.REFERRED, Phase.REJECTED):
+                self._reset("cancelled")
+        elif isinstance(message, RemoveLine):
+            self._remove_line(message.index)
+        elif isinstance(message, Touch):
+            self._activity = self.clock.monotonic()
+        elif isinstance(message, GateResult):
+            self._on_gate(message)
+        else:
+            raise TypeError(f"unknown message {type(message).__name__}")
+        self._publish()
+
+    def tick(self) -> None:
+        """Fire due timers; called by the loop about ten times a second."""
+        now = self.clock.monotonic()
+        self.last_tick = now
+        changed = False
+        if self._notice_until is not None and now >= self._notice_until:
+            self.notice, self._notice_until = None, None
+            changed = True
+        if self.phase in SHOPPING:
+            s = self.rules.session
+            if now >= self._activity + s.idle_warning_after_s + s.idle_warning_s:
+                self._reset("session_timeout")
+                changed = True
+            elif now >= self._activity + s.idle_warning_after_s and not self._snapshot.get("warning"):
+                changed = True
+        elif self._phase_until is not None and now >= self._phase_until:
+            self._reset(None)
+            changed = True
+        if changed:
+            self._publish()
+
+    def _on_reading(self, msg: DeviceReading) -> None:
+        reading = msg.reading
+        self._activity = self.clock.monotonic()
+        if isinstance(reading, CardRead):
+            self._on_card(reading.card)
+        elif isinstance(reading, CardFailed):
+            if self.phase is Phase.IDLE or self.phase in OUTCOMES - {Phase.GATE}:
+                self._set_notice(reading.reason)
+        elif isinstance(reading, ScanRead):
+            self._on_scan(reading)
+        elif isinstance(reading, GatePulsed):
+            pass  # the pulse result arrives as GateResult through GateControl
+
+    def _on_card(self, card: IdCard) -> None:
+        if self.phase in (Phase.CONFIRMING, Phase.APPROVED, Phase.GATE):
+            return
+        if self.phase in SHOPPING and self.session is not None:
+            if self.session.card.id_number == card.id_number:
+                return
+            if self.session.lines:
+                self._set_notice("session_in_progress")
+                return
+        self._identify(card)
+
+    def _identify(self, card: IdCard) -> None:
+        self._clear()
+        now = self.clock.now()
+        day = trade_day(now, self.rules.timezone)
+        refusal = check_eligibility(card, self.rules.registry, day)
+        masked = mask_id(card.id_number)
+        if refusal is not None:
+            log.info("identity refused kiosk=%s reason=%s", self.rules.kiosk_id, refusal)
+            self._enter(Phase.REJECTED, (refusal,))
+            return
+        key = resident_key(card.id_number, self.rules.site_secret)
+        rule = rule_for(self.rules.quota, day)
+        try:
+            used = self.ledger.used(key, day, now=now)
+        except LedgerError as exc:
+            log.error("ledger unavailable at identification: %s", exc)
+            self._enter(Phase.REFERRED, ("ledger_unavailable",))
+            return
+        self.session = Session(card=card, key=key, masked_id=masked, rule=rule, day=day, used_fen=used)
+        log.info("identified kiosk=%s resident=%s used_fen=%d", self.rules.kiosk_id, key[:12], used)
+        self._enter(Phase.IDENTIFIED)
+
+    def _on_scan(self, scan: ScanRead) -> None:
+        if self.phase is Phase.IDLE:
+            self._set_notice("identify_first")
+            return
+        if self.phase not in SHOPPING or self.session is None:
+            return
+        product, reason = self.rules.catalog.lookup(scan.text)
+        lines = self.session.lines
+        if reason == "bad_check_digit":
+            self._set_notice(reason, code=scan.text)
+            return
+        for i, line in enumerate(lines):
+            if line.code == (product.code if product else scan.text):
+                lines[i] = Line(line.code, line.name, line.unit_price_fen, line.quantity + 1)
+                break
+        else:
+            if product is None:
+                lines.append(Line(scan.text, None, None, 1))
+            else:
+                lines.append(Line(product.code, product.name("zh"), product.unit_price_fen, 1))
+        if reason is not None:
+            self._set_notice(reason, code=scan.text)
+        self.phase = Phase.SCANNING
+
+    def _remove_line(self, index: int) -> None:
+        if self.phase in SHOPPING and self.session is not None and 0 <= index < len(self.session.lines):
+            del self.session.lines[index]
+            self._activity = self.clock.monotonic()
+
+    # -- the decision ------------------------------------------------------------------
+
+    def _confirm(self) -> None:
+        s = self.session
+        if self.phase is not Phase.SCANNING or s is None or not s.lines:
+            return
+        now = self.clock.now()
+        decl = Declaration(
+            id=self._new_id(), kiosk_id=self.rules.kiosk_id, resident_key=s.key, masked_id=s.masked_id,
+            day=s.day, created_at=now, lines=tuple(s.lines), limit_fen=s.rule.daily_limit_fen,
+            rule_version=s.rule.version,
+        )
+        s.declaration = decl
+        self.phase = Phase.CONFIRMING
+        self._publish()
+        unknown = sum(1 for line in decl.lines if not line.known)
+        decision = decide(decl.total_fen, max(0, s.rule.daily_limit_fen - s.used_fen), unknown)
+        if not decision.approve:
+            self._refer(decl, decision.reasons)
+        elif not self.gate.usable():
+            self._refer(decl, ("gate_unavailable",))
+        else:
+            self._hold(decl)
+
+    def _hold(self, decl: Declaration) -> None:
+        try:
+            result = self.ledger.hold(decl, now=self.clock.now(), ttl_s=self.rules.hold_ttl_s)
+        except LedgerError as exc:
+            log.error("ledger hold failed declaration=%s: %s", decl.id, exc)
+            self._refer(decl, ("ledger_unavailable",), record=False)
+            return
+        assert self.session is not None
+        self.session.used_fen = result.used_fen
+        if not result.accepted:
+            self._refer(decl, ("over_quota",))
+            return
+        self._log_decision(decl, "approved", ())
+        self._enter(Phase.APPROVED)
+        self.gate.pulse(decl.id, self.post)
+
+    def _on_gate(self, result: GateResult) -> None:
+        s = self.session
+        if self.phase is not Phase.APPROVED or s is None or s.declaration is None \
+                or s.declaration.id != result.declaration_id:
+            log.warning("gate result for declaration %s outside its session", result.declaration_id)
+            return
+        now = self.clock.now()
+        try:
+            if result.error is not None:
+                log.error("gate fault declaration=%s: %s", result.declaration_id, result.error)
+                self.ledger.release(result.declaration_id, now=now, reason="gate_fault")
+                self._refer(s.declaration, ("gate_fault",), record=False)
+                return
+            status = self.ledger.commit(result.declaration_id, now=now)
+        except LedgerError as exc:
+            log.error("ledger failed after the gate declaration=%s: %s", result.declaration_id, exc)
+            self._enter(Phase.REFERRED, ("ledger_unavailable",))
+            return
+        if status is not Status.committed:
+            self._refer(s.declaration, ("hold_expired",), record=False)
+            return
+        s.used_fen = self.ledger.used(s.key, s.day, now=now)
+        self._enter(Phase.GATE)
+
+    def _refer(self, decl: Declaration, reasons: tuple[str, ...], *, record: bool = True) -> None:
+        if record:
+            try:
+                self.ledger.refer(decl, now=self.clock.now(), reasons=reasons)
+            except LedgerError as exc:
+                log.error("could not record referral declaration=%s: %s", decl.id, exc)
+                reasons = reasons + ("ledger_unavailable",)
+        self._log_decision(decl, "referred", reasons)
+        self._enter(Phase.REFERRED, reasons)
+
+    def _log_decision(self, decl: Declaration, outcome: str, reasons: tuple[str, ...]) -> None:
+        log.info("decision kiosk=%s declaration=%s resident=%s outcome=%s reasons=%s total_fen=%d",
+                 decl.kiosk_id, decl.id, decl.resident_key[:12], outcome, ",".join(reasons) or "-",
+                 decl.total_fen)
+
+    # -- phases ------------------------------------------------------------------------
+
+    def _enter(self, phase: Phase, reasons: tuple[str, ...] = ()) -> None:
+        self.phase = phase
+        self.reasons = reasons
+        self._activity = self.clock.monotonic()
+        self._phase_until = self._activity + self.rules.session.result_s if phase in OUTCOMES else None
+
+    def _reset(self, reason: str | None) -> None:
+        s = self.session
+        if reason is not None and s is not None and s.lines:
+            log.info("session ended kiosk=%s reason=%s", self.rules.kiosk_id, reason)
+        self._clear()
+        self.phase = Phase.IDLE
+
+    def _clear(self) -> None:
+        self.session = None
+        self.reasons = ()
+        self.notice, self._notice_until = None, None
+        self._phase_until = None
+
+    def _set_notice(self, reason: str, **extra: str) -> None:
+        self.notice = {"reason": reason, **extra}
+        self._notice_until = self.clock.monotonic() + self.rules.session.result_s
+
+    def _publish(self) -> None:
+        snap = screen.snapshot(self, self.clock.monotonic())
+        if snap != {k: v for k, v in self._snapshot.items() if k != "version"}:
+            snap["version"] = self._snapshot.get("version", 0) + 1
+            self._snapshot = snap
+            self.bus.publish(STATE_TOPIC, snap)

@@ -1,0 +1,94 @@
+"""The ``kiosk`` command: demo, serve, check-config.
+
+Each sub-command parses its arguments, calls one function and turns expected errors
+(ConfigError, DataError, LedgerError) into a one-line reason and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .errors import KioskError
+from .logconfig import setup_logging
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``kiosk`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level, wire=args.wire)
+    try:
+        return int(args.func(args) or 0)
+    except KioskError as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kiosk", description="Border-market checkpoint kiosk")
+    p.add_argument("--version", action="version", version=f"kiosk {__version__}")
+    p.add_argument("--log-level", default=os.environ.get("KIOSK_LOG_LEVEL", "INFO"),
+                   choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument("--wire", action="store_true", help="log every device byte (hex) at DEBUG")
+    sub = p.add_subparsers(required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="the whole kiosk on simulated devices, with a /sim panel")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--data-dir", type=Path, default=None,
+                      help="where the demo keeps its ledger (default: a new temporary folder)")
+    demo.set_defaults(func=_demo)
+
+    serve = sub.add_parser("serve", help="run the kiosk on the configured devices")
+    serve.add_argument("--config", type=Path, default=Path(os.environ.get("KIOSK_CONFIG", "/etc/kiosk/kiosk.toml")))
+    serve.set_defaults(func=_serve)
+
+    check = sub.add_parser("check-config", help="validate a config file and print it, secrets masked")
+    check.add_argument("config", type=Path)
+    check.set_defaults(func=_check_config)
+    return p
+
+
+def _load(path: Path):  # type: ignore[no-untyped-def]
+    from drivers.registry import check_device
+
+    from .config import load_config
+    return load_config(path, env=os.environ, check_device=check_device)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from web.server import run
+
+    from .clock import SystemClock
+    from .runtime import build_kiosk
+
+    cfg = _load(args.config)
+    kiosk = build_kiosk(cfg, SystemClock())
+    run(kiosk, host=cfg.web.host, port=cfg.web.port, threads=cfg.web.threads)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(host=args.host, port=args.port, data_dir=args.data_dir)
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    for key, value in sorted(vars(cfg).items()):
+        shown = "****" if key == "site_secret" else value
+        print(f"{key} = {shown!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,265 @@
+"""The kiosk configuration: one TOML file validated at start into frozen dataclasses.
+
+Every problem is collected and reported at once, each with its key
+(``devices.gate.max_pulse_s: 0 is below the minimum 0.05``).  Unknown keys are errors.
+Device entries are ``driver`` + ``url`` + options; the options are checked by the
+driver's own table through the ``check_device`` callback the composition root passes
+in, so this module imports no hardware code.  Secrets never live in the file: the site
+secret comes from the environment (``KIOSK_SITE_SECRET``, an EnvironmentFile on a kiosk).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ConfigError
+from .policy import QuotaRule
+
+DEVICE_ROLES = ("idcard", "scanner", "gate")
+SECRET_ENV = "KIOSK_SITE_SECRET"
+
+CheckDevice = Callable[[str, str, Mapping[str, Any]], list[str]]
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """One device: which driver, where (a pyserial URL or path) and its options."""
+
+    role: str
+    driver: str
+    url: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """Resident-screen timers, in seconds."""
+
+    idle_warning_after_s: float = 40.0
+    """Inactivity before the "are you still there?" warning."""
+    idle_warning_s: float = 20.0
+    """Length of the warning before a full reset."""
+    result_s: float = 8.0
+    """How long an outcome screen stays before the kiosk returns to idle."""
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """Where the HTTP server listens."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    threads: int = 8
+
+
+@dataclass(frozen=True)
+class KioskConfig:
+    """The whole validated configuration."""
+
+    kiosk_id: str
+    site: str
+    timezone: ZoneInfo
+    language: str
+    quota: tuple[QuotaRule, ...]
+    ledger_url: str
+    hold_ttl_s: float
+    residents_csv: Path
+    catalog_csv: Path
+    session: SessionConfig
+    web: WebConfig
+    devices: Mapping[str, DeviceConfig]
+    site_secret: bytes = field(repr=False)
+
+
+LANGUAGES = ("zh", "ug", "kk", "ru", "en")
+
+
+class _Table:
+    """Typed, bounded getters over one TOML table that remember which keys were read."""
+
+    def __init__(self, data: Any, prefix: str, problems: list[str]) -> None:
+        self.prefix = prefix
+        self.problems = problems
+        if not isinstance(data, dict):
+            problems.append(f"{prefix}: expected a table")
+            data = {}
+        self.data: dict[str, Any] = data
+        self.seen: set[str] = set()
+
+    def key(self, name: str) -> str:
+        """The full dotted key of ``name`` for messages."""
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def get(self, name: str, kind: type, default: Any = ..., *, minimum: float | None = None,
+            maximum: float | None = None, choices: tuple[Any, ...] | None = None) -> Any:
+        """Return the value of ``name`` checked for type, bounds and choices (or the default)."""
+        self.seen.add(name)
+        if name not in self.data:
+            if default is ...:
+                self.problems.append(f"{self.key(name)}: missing")
+            return None if default is ... else default
+        value = self.data[name]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+            self.problems.append(f"{self.key(name)}: expected {kind.__name__}, got {value!r}")
+            return None if default is ... else default
+        if choices is not None and value not in choices:
+            self.problems.append(f"{self.key(name)}: {value!r} is not one of {', '.join(map(str, choices))}")
+        if minimum is not None and value < minimum:
+            self.problems.append(f"{self.key(name)}: {value!r} is below the minimum {minimum}")
+        if maximum is not None and value > maximum:
+            self.problems.append(f"{self.key(name)}: {value!r} is above the maximum {maximum}")
+        return value
+
+    def sub(self, name: str, required: bool = True) -> "_Table":
+        """The sub-table ``name`` (an empty one, reported missing if required)."""
+        self.seen.add(name)
+        if name not in self.data and required:
+            self.problems.append(f"{self.key(name)}: missing table")
+        return _Table(self.data.get(name, {}), self.key(name), self.problems)
+
+    def finish(self) -> None:
+        """Report every key that no getter asked for."""
+        for name in sorted(set(self.data) - self.seen):
+            self.problems.append(f"{self.key(name)}: unknown key")
+
+
+def load_config(path: str | Path, *, env: Mapping[str, str], check_device: CheckDevice | None = None) -> KioskConfig:
+    """Read and validate ``path``; raise ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read ({exc.strerror})"]) from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: not valid TOML ({exc})"]) from exc
+    return parse_config(raw, base_dir=path.parent, env=env, check_device=check_device)
+
+
+def parse_config(raw: Mapping[str, Any], *, base_dir: Path, env: Mapping[str, str],
+                 check_device: CheckDevice | None = None) -> KioskConfig:
+    """Validate an already-parsed TOML document."""
+    problems: list[str] = []
+    root = _Table(dict(raw), "", problems)
+    kiosk = root.sub("kiosk")
+    kiosk_id = kiosk.get("id", str)
+    site = kiosk.get("site", str)
+    language = kiosk.get("language", str, "zh", choices=LANGUAGES)
+    tz = _timezone(kiosk.get("timezone", str, "Asia/Shanghai"), problems)
+    kiosk.finish()
+    quota = _quota(root, problems)
+    ledger = root.sub("ledger")
+    ledger_url = ledger.get("url", str)
+    hold_ttl_s = ledger.get("hold_ttl_s", float, 120.0, minimum=10.0, maximum=3600.0)
+    ledger.finish()
+    data = root.sub("data")
+    residents = _path(data.get("residents", str), base_dir)
+    catalog = _path(data.get("catalog", str), base_dir)
+    data.finish()
+    session = _session(root.sub("session", required=False))
+    web = _web(root.sub("web", required=False))
+    devices = _devices(root.sub("devices"), check_device)
+    root.finish()
+    secret = _secret(env, problems)
+    if problems:
+        raise ConfigError(problems)
+    return KioskConfig(
+        kiosk_id=kiosk_id, site=site, timezone=tz, language=language, quota=quota,
+        ledger_url=_sqlite_relative(ledger_url, base_dir), hold_ttl_s=hold_ttl_s,
+        residents_csv=residents, catalog_csv=catalog, session=session, web=web,
+        devices=devices, site_secret=secret,
+    )
+
+
+def _timezone(name: str | None, problems: list[str]) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "Asia/Shanghai")
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"kiosk.timezone: unknown time zone {name!r}")
+        return ZoneInfo("Asia/Shanghai")
+
+
+def _quota(root: _Table, problems: list[str]) -> tuple[QuotaRule, ...]:
+    root.seen.add("quota")
+    entries = root.data.get("quota")
+    if not isinstance(entries, list) or not entries:
+        problems.append("quota: missing (one or more [[quota]] tables with effective_from and daily_limit_fen)")
+        return ()
+    rules = []
+    for i, entry in enumerate(entries):
+        t = _Table(entry, f"quota[{i}]", problems)
+        start = t.get("effective_from", date)
+        limit = t.get("daily_limit_fen", int, minimum=1)
+        currency = t.get("currency", str, "CNY", choices=("CNY",))
+        t.finish()
+        if start is not None and limit is not None:
+            rules.append(QuotaRule(start, limit, currency))
+    starts = [r.effective_from for r in rules]
+    if len(set(starts)) != len(starts):
+        problems.append("quota: two rules share one effective_from date")
+    return tuple(sorted(rules, key=lambda r: r.effective_from))
+
+
+def _session(t: _Table) -> SessionConfig:
+    s = SessionConfig(
+        idle_warning_after_s=t.get("idle_warning_after_s", float, SessionConfig.idle_warning_after_s,
+                                   minimum=5.0, maximum=600.0),
+        idle_warning_s=t.get("idle_warning_s", float, SessionConfig.idle_warning_s, minimum=3.0, maximum=120.0),
+        result_s=t.get("result_s", float, SessionConfig.result_s, minimum=1.0, maximum=120.0),
+    )
+    t.finish()
+    return s
+
+
+def _web(t: _Table) -> WebConfig:
+    w = WebConfig(
+        host=t.get("host", str, WebConfig.host),
+        port=t.get("port", int, WebConfig.port, minimum=0, maximum=65535),
+        threads=t.get("threads", int, WebConfig.threads, minimum=4, maximum=64),
+    )
+    t.finish()
+    return w
+
+
+def _devices(t: _Table, check_device: CheckDevice | None) -> dict[str, DeviceConfig]:
+    devices: dict[str, DeviceConfig] = {}
+    for role in DEVICE_ROLES:
+        d = t.sub(role)
+        driver = d.get("driver", str)
+        url = d.get("url", str)
+        options = {k: v for k, v in d.data.items() if k not in ("driver", "url")}
+        d.seen.update(options)
+        if driver is not None and check_device is not None:
+            for problem in check_device(role, driver, options):
+                t.problems.append(f"{d.prefix}.{problem}")
+        if driver is not None and url is not None:
+            devices[role] = DeviceConfig(role, driver, url, options)
+    t.finish()
+    return devices
+
+
+def _secret(env: Mapping[str, str], problems: list[str]) -> bytes:
+    value = env.get(SECRET_ENV, "")
+    if len(value.encode()) < 16:
+        problems.append(f"{SECRET_ENV}: missing or shorter than 16 characters (set it in the environment file)")
+    return value.encode()
+
+
+def _path(value: str | None, base: Path) -> Path:
+    p = Path(value or "")
+    return p if p.is_absolute() else (base / p)
+
+
+def _sqlite_relative(url: str | None, base: Path) -> str:
+    """Resolve ``sqlite:///relative.db`` against the config folder (``sqlite:////abs`` stays)."""
+    url = url or ""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url[len(prefix):].startswith("/"):
+        return prefix + str((base / url[len(prefix):]).resolve())
+    return url

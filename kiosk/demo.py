@@ -1,0 +1,154 @@
+"""``kiosk demo``: the whole kiosk on simulated devices, sample data and a /sim panel.
+
+The simulators speak the real wire protocols over real pseudo-terminals; the demo
+writes an ordinary config file pointing the production drivers at them, so what runs
+here is exactly what runs on a kiosk, minus the hardware.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from drivers.sim.lcus import LcusSimulator
+from drivers.sim.samv import SamvSimulator
+from drivers.sim.scanner import ScannerSimulator
+
+from .clock import Clock, SystemClock
+from .config import SECRET_ENV, KioskConfig, load_config
+from .demo_data import DEMO_CARDS, DEMO_GOODS
+from .runtime import Kiosk, build_kiosk
+
+log = logging.getLogger(__name__)
+
+DATA = Path(__file__).resolve().parent / "demo_data"
+
+CONFIG_TEMPLATE = """\
+# Written by `kiosk demo`: the production drivers pointed at simulators on ptys.
+[kiosk]
+id = "demo-01"
+site = "baktu"
+timezone = "Asia/Shanghai"
+
+[[quota]]
+effective_from = 2020-01-01
+daily_limit_fen = 800000        # 8,000.00 CNY per resident per day
+
+[ledger]
+url = "sqlite:///{ledger}"
+hold_ttl_s = 120
+
+[data]
+residents = "{residents}"
+catalog = "{catalog}"
+
+[session]
+idle_warning_after_s = 60
+idle_warning_s = 20
+result_s = 8
+
+[devices.idcard]
+driver = "samv"
+url = "{idcard}"
+
+[devices.scanner]
+driver = "serial-scanner"
+url = "{scanner}"
+suffix = "cr"
+
+[devices.gate]
+driver = "lcus"
+url = "{gate}"
+channel = 1
+pulse_s = 0.5
+"""
+
+
+@dataclass
+class SimPanel:
+    """The simulated devices and what the /sim page can do with them."""
+
+    idcard: SamvSimulator
+    scanner: ScannerSimulator
+    gate: LcusSimulator
+
+    def start(self) -> None:
+        """Plug every simulated device in."""
+        for sim in self._all().values():
+            sim.start()
+
+    def stop(self) -> None:
+        """Unplug and stop every simulated device."""
+        for sim in self._all().values():
+            sim.stop()
+
+    def _all(self) -> dict[str, Any]:
+        return {"idcard": self.idcard, "scanner": self.scanner, "gate": self.gate}
+
+    def cards(self) -> list[dict[str, str]]:
+        """The sample cards the panel offers (fictional people)."""
+        return [{"key": c.key, "label": c.label, "note": c.note} for c in DEMO_CARDS]
+
+    def goods(self) -> list[dict[str, str]]:
+        """The sample barcodes the panel offers."""
+        return [{"code": code, "label": label} for code, label in DEMO_GOODS]
+
+    def place_card(self, key: str) -> None:
+        """Put the sample card ``key`` on the reader (KeyError if there is none)."""
+        card = next((c.card for c in DEMO_CARDS if c.key == key), None)
+        if card is None:
+            raise KeyError(key)
+        self.idcard.place(card)
+
+    def remove_card(self) -> None:
+        """Take the card off the reader."""
+        self.idcard.remove()
+
+    def scan(self, code: str) -> None:
+        """Make the scanner send ``code``."""
+        self.scanner.scan(code)
+
+    def set_plugged(self, role: str, plugged: bool) -> None:
+        """Unplug or plug back one simulated device."""
+        sim = self._all()[role]
+        sim.plug() if plugged else sim.unplug()
+
+    def state(self) -> dict[str, Any]:
+        """What the simulators see: plugged devices and the relay channels."""
+        return {"plugged": {role: sim.plugged for role, sim in self._all().items()},
+                "relay": self.gate.state_dict()}
+
+
+def make_demo(data_dir: Path | None = None, *, clock: Clock | None = None,
+              overrides: str = "") -> tuple[Kiosk, SimPanel, Path]:
+    """Start the simulators, write the demo config and build the kiosk (not started)."""
+    folder = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    links = tempfile.mkdtemp(prefix="kiosk-demo-dev-")
+    panel = SimPanel(SamvSimulator("idcard", link_dir=links), ScannerSimulator("scanner", link_dir=links),
+                     LcusSimulator("gate", link_dir=links))
+    panel.start()
+    config_path = folder / "kiosk.toml"
+    config_path.write_text(CONFIG_TEMPLATE.format(
+        ledger=folder / "ledger.db", residents=DATA / "residents.csv", catalog=DATA / "catalog.csv",
+        idcard=panel.idcard.port, scanner=panel.scanner.port, gate=panel.gate.port) + overrides, encoding="utf-8")
+    from drivers.registry import check_device
+    cfg: KioskConfig = load_config(config_path, env={SECRET_ENV: secrets.token_hex(16)}, check_device=check_device)
+    kiosk = build_kiosk(cfg, clock or SystemClock())
+    return kiosk, panel, folder
+
+
+def run_demo(*, host: str, port: int, data_dir: Path | None) -> None:
+    """Run the demo until interrupted."""
+    from web.server import run
+
+    kiosk, panel, folder = make_demo(data_dir)
+    log.info("demo data in %s; simulator panel at http://%s:%d/sim", folder, host, port)
+    try:
+        run(kiosk, host=host, port=port, threads=kiosk.config.web.threads, sim=panel)
+    finally:
+        panel.stop()

@@ -1,0 +1,45 @@
+"""GateControl: how the checkpoint asks the gate device for a release pulse.
+
+The pulse runs on the gate's own device thread (``DeviceRunner.call``), so the
+checkpoint never blocks on relay I/O; the outcome comes back as a ``GateResult``
+message on the checkpoint's inbox.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from typing import Any, Callable, Protocol
+
+from .events import GateResult
+
+
+class _Runner(Protocol):
+    @property
+    def health(self) -> Any: ...
+
+    def call(self, fn: Callable[[Any], Any]) -> Future[Any]: ...
+
+
+class GateControl:
+    """Release the gate through its runner and report the result."""
+
+    def __init__(self, runner: _Runner | None, *, pulse_s: float) -> None:
+        self._runner = runner
+        self._pulse_s = pulse_s
+
+    def usable(self) -> bool:
+        """True when a gate relay is configured and connected."""
+        return self._runner is not None and bool(self._runner.health.usable)
+
+    def pulse(self, declaration_id: str, done: Callable[[GateResult], None]) -> None:
+        """Start one bounded pulse; ``done`` gets the GateResult from the device thread."""
+        if self._runner is None:
+            done(GateResult(declaration_id, "no gate relay configured"))
+            return
+        fut = self._runner.call(lambda dev: dev.pulse(self._pulse_s))
+
+        def report(f: Future[Any]) -> None:
+            exc = f.exception()
+            done(GateResult(declaration_id, None if exc is None else f"{type(exc).__name__}: {exc}"))
+
+        fut.add_done_callback(report)

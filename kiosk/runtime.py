@@ -1,0 +1,107 @@
+"""The composition root: build the running kiosk from a validated config.
+
+This is the one place that knows every part: it loads the data files, opens the
+ledger, creates each configured device and its runner, and wires readings and health
+into the checkpoint's inbox.  Nothing else creates collaborators; everything is
+passed in through constructors.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+from drivers.base import Device, Reading
+from drivers.errors import DriverError
+from drivers.registry import create_device
+from drivers.runner import DeviceRunner, Health
+
+from .catalog import Catalog
+from .checkpoint import Checkpoint, Rules
+from .clock import Clock
+from .config import KioskConfig
+from .events import DeviceHealth, DeviceReading, EventBus
+from .gate import GateControl
+from .ledger import Ledger, open_ledger
+from .residents import Registry
+
+log = logging.getLogger(__name__)
+
+HEALTH_TOPIC = "device.health"
+
+
+@dataclass
+class Kiosk:
+    """Everything one kiosk process runs: devices, checkpoint, ledger and the event bus."""
+
+    config: KioskConfig
+    checkpoint: Checkpoint
+    ledger: Ledger
+    bus: EventBus
+    runners: dict[str, DeviceRunner] = field(default_factory=dict)
+
+    def start(self) -> None:
+        """Start the checkpoint loop, then every device runner."""
+        self.checkpoint.start()
+        for runner in self.runners.values():
+            runner.start()
+
+    def stop(self) -> None:
+        """Stop devices first (the gate relay ends de-energised), then the loop and the ledger."""
+        for runner in self.runners.values():
+            runner.stop()
+        self.checkpoint.stop()
+        self.bus.close()
+        self.ledger.close()
+
+    def health(self) -> dict[str, Health]:
+        """Each device's last health, by role."""
+        return {role: runner.health for role, runner in self.runners.items()}
+
+
+def build_kiosk(cfg: KioskConfig, clock: Clock, *, devices: Mapping[str, Device] | None = None) -> Kiosk:
+    """Load data, open the ledger and devices, and wire them to a new checkpoint."""
+    registry = Registry.from_csv(cfg.residents_csv)
+    catalog = Catalog.from_csv(cfg.catalog_csv)
+    log.info("loaded %d registry entries and %d products", len(registry), len(catalog))
+    ledger = open_ledger(cfg.ledger_url)
+    bus = EventBus()
+    rules = Rules(kiosk_id=cfg.kiosk_id, registry=registry, catalog=catalog, quota=cfg.quota,
+                  timezone=cfg.timezone, site_secret=cfg.site_secret, hold_ttl_s=cfg.hold_ttl_s,
+                  session=cfg.session)
+    devices = dict(devices) if devices is not None else _create_devices(cfg)
+    runners: dict[str, DeviceRunner] = {}
+    holder: dict[str, Checkpoint] = {}
+
+    def on_reading(role: str) -> Any:
+        def deliver(_name: str, reading: Reading, at: datetime) -> None:
+            holder["cp"].post(DeviceReading(role, reading, at))
+        return deliver
+
+    def on_health(role: str) -> Any:
+        def deliver(health: Health) -> None:
+            holder["cp"].post(DeviceHealth(role, health))
+            bus.publish(HEALTH_TOPIC, {"role": role, "state": health.state.value,
+                                       "last_error": health.last_error, "reconnects": health.reconnects})
+        return deliver
+
+    for role, device in devices.items():
+        runners[role] = DeviceRunner(device, on_reading=on_reading(role), on_health=on_health(role), clock=clock)
+    gate_cfg = cfg.devices.get("gate")
+    pulse_s = float(gate_cfg.options.get("pulse_s", 0.5)) if gate_cfg else 0.5
+    gate = GateControl(runners.get("gate"), pulse_s=pulse_s)
+    checkpoint = Checkpoint(rules=rules, ledger=ledger, gate=gate, bus=bus, clock=clock)
+    holder["cp"] = checkpoint
+    return Kiosk(cfg, checkpoint, ledger, bus, runners)
+
+
+def _create_devices(cfg: KioskConfig) -> dict[str, Device]:
+    devices: dict[str, Device] = {}
+    for role, dev in cfg.devices.items():
+        try:
+            devices[role] = create_device(role, dev.driver, dev.url, dev.options)
+        except (DriverError, ValueError) as exc:  # config checked these; report and degrade
+            log.error("device %s (%s) could not be created: %s", role, dev.driver, exc)
+    return devices

@@ -1,0 +1,333 @@
+"""The checkpoint state machine with a fake clock, the real SQLite ledger and a scripted gate."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from drivers.base import CardFailed, CardRead, CardType, IdCard, ScanRead
+from drivers.runner import Health, HealthState
+from kiosk.catalog import Catalog
+from kiosk.checkpoint import Checkpoint, Phase, Rules
+from kiosk.clock import FakeClock
+from kiosk.config import SessionConfig
+from kiosk.declaration import Status
+from kiosk.demo_data import CATALOG_CSV, DEMO_CARDS, RESIDENTS_CSV
+from kiosk.errors import LedgerError
+from kiosk.events import Cancel, Confirm, DeviceHealth, DeviceReading, EventBus, GateResult, RemoveLine, Touch
+from kiosk.identity import resident_key
+from kiosk.ledger import open_ledger
+from kiosk.policy import QuotaRule
+from kiosk.residents import Registry
+
+SECRET = b"test-site-secret-0123456789"
+FLOUR, OIL, CARPET = "4870204100013", "4607001200031", "4870204100099"   # 98.00, 65.00, 3,200.00
+UNKNOWN, MISREAD = "4879999000119", "4607001200995"
+
+
+class ScriptedGate:
+    """Stands in for GateControl: the test decides whether and how each pulse ends."""
+
+    def __init__(self) -> None:
+        self.ok = True
+        self.pulses: list[tuple[str, Callable[[GateResult], None]]] = []
+
+    def usable(self) -> bool:
+        return self.ok
+
+    def pulse(self, declaration_id: str, done: Callable[[GateResult], None]) -> None:
+        self.pulses.append((declaration_id, done))
+
+
+def card(key: str) -> IdCard:
+    return next(c.card for c in DEMO_CARDS if c.key == key)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path):
+    led = open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    yield led
+    led.close()
+
+
+@pytest.fixture
+def gate() -> ScriptedGate:
+    return ScriptedGate()
+
+
+@pytest.fixture
+def cp(clock: FakeClock, ledger, gate: ScriptedGate) -> Checkpoint:
+    rules = Rules(kiosk_id="test-01", registry=Registry.from_csv(RESIDENTS_CSV), catalog=Catalog.from_csv(CATALOG_CSV),
+                  quota=(QuotaRule(date(2020, 1, 1), 800000),), timezone=ZoneInfo("Asia/Shanghai"),
+                  site_secret=SECRET, hold_ttl_s=60,
+                  session=SessionConfig(idle_warning_after_s=40, idle_warning_s=20, result_s=8))
+    checkpoint = Checkpoint(rules=rules, ledger=ledger, gate=gate, bus=EventBus(), clock=clock)  # type: ignore[arg-type]
+    for role in ("idcard", "scanner", "gate"):
+        checkpoint.handle(DeviceHealth(role, Health(role, HealthState.CONNECTED)))
+    return checkpoint
+
+
+def tap(cp: Checkpoint, key: str) -> None:
+    cp.handle(DeviceReading("idcard", CardRead(card(key)), cp.clock.now()))
+
+
+def scan(cp: Checkpoint, code: str, times: int = 1) -> None:
+    for _ in range(times):
+        cp.handle(DeviceReading("scanner", ScanRead(code, "]E0"), cp.clock.now()))
+
+
+def test_eligible_card_identifies_with_full_quota(cp: Checkpoint) -> None:
+    """GIVEN an idle kiosk WHEN an eligible resident taps THEN identified with 8,000.00 left."""
+    tap(cp, "eligible")
+    snap = cp.snapshot()
+    assert cp.phase is Phase.IDENTIFIED
+    assert snap["quota"]["remaining_fen"] == 800000
+    assert snap["resident"] == {"name": "韩*芸", "masked_id": "6542**********0046"}
+    assert "654201198503120046" not in str(snap)
+
+
+@pytest.mark.parametrize("key, reason", [
+    ("card_expired", "card_expired"), ("id_checksum", "id_checksum"), ("not_registered", "not_registered"),
+    ("filing_suspended", "filing_suspended"), ("filing_expired", "filing_expired"),
+    ("permit_hmt", "card_type_not_accepted"),
+])
+def test_refused_cards_are_rejected_with_their_reason(cp: Checkpoint, clock: FakeClock, key: str, reason: str) -> None:
+    """A refused card shows its reason, then the kiosk returns to idle after the result time."""
+    tap(cp, key)
+    assert cp.phase is Phase.REJECTED
+    assert cp.snapshot()["reasons"] == [reason]
+    assert cp.snapshot()["resident"] is None
+    clock.advance(7.9)
+    cp.tick()
+    assert cp.phase is Phase.REJECTED
+    clock.advance(0.2)
+    cp.tick()
+    assert cp.phase is Phase.IDLE
+
+
+def test_full_flow_approves_pulses_commits_and_returns_to_idle(cp: Checkpoint, clock: FakeClock, ledger, gate) -> None:
+    """card -> scans -> confirm -> hold -> pulse -> commit -> gate screen -> idle."""
+    tap(cp, "eligible")
+    scan(cp, FLOUR, 2)
+    scan(cp, OIL)
+    snap = cp.snapshot()
+    assert cp.phase is Phase.SCANNING
+    assert [(line["code"], line["quantity"]) for line in snap["lines"]] == [(FLOUR, 2), (OIL, 1)]
+    assert snap["total_fen"] == 2 * 9800 + 6500
+    cp.handle(Confirm())
+    assert cp.phase is Phase.APPROVED
+    decl_id, done = gate.pulses[0]
+    assert ledger.get(decl_id).status is Status.held
+    done(GateResult(decl_id))                   # the relay pulsed fine
+    assert ledger.get(decl_id).status is Status.held   # arrives through the inbox, not handled yet
+    cp.handle(GateResult(decl_id))
+    assert cp.phase is Phase.GATE
+    assert ledger.get(decl_id).status is Status.committed
+    key = resident_key(card("eligible").id_number, SECRET)
+    assert ledger.used(key, date(2026, 11, 25), now=clock.now()) == 26100
+    assert cp.snapshot()["quota"]["remaining_fen"] == 800000 - 26100
+    clock.advance(8.1)
+    cp.tick()
+    assert cp.phase is Phase.IDLE and cp.session is None
+
+
+def test_over_quota_is_referred_and_holds_nothing(cp: Checkpoint, ledger, gate, clock: FakeClock) -> None:
+    """Three carpets (9,600.00) exceed 8,000.00: referred with the excess, no quota used, no pulse."""
+    tap(cp, "eligible")
+    scan(cp, CARPET, 3)
+    assert cp.snapshot()["quota"]["over_by_fen"] == 160000
+    cp.handle(Confirm())
+    assert cp.phase is Phase.REFERRED
+    assert cp.snapshot()["reasons"] == ["over_quota"]
+    assert gate.pulses == []
+    decl = ledger.get(cp.snapshot()["declaration_id"])
+    assert decl.status is Status.referred and decl.declaration.total_fen == 960000
+    assert decl.reasons == ("over_quota",)
+    key = resident_key(card("eligible").id_number, SECRET)
+    assert ledger.used(key, date(2026, 11, 25), now=clock.now()) == 0
+
+
+def test_quota_used_earlier_today_counts(cp: Checkpoint, gate, clock: FakeClock) -> None:
+    """A second visit the same day sees the first visit's purchase."""
+    tap(cp, "eligible")
+    scan(cp, CARPET, 2)
+    cp.handle(Confirm())
+    decl_id, _ = gate.pulses[0]
+    cp.handle(GateResult(decl_id))
+    clock.advance(10)
+    cp.tick()
+    tap(cp, "eligible")
+    assert cp.snapshot()["quota"]["remaining_fen"] == 800000 - 640000
+    scan(cp, CARPET)
+    cp.handle(Confirm())
+    assert cp.phase is Phase.REFERRED and cp.reasons == ("over_quota",)
+
+
+def test_unknown_barcode_is_listed_and_refers_the_declaration(cp: Checkpoint) -> None:
+    """An unknown code is added as an unknown line with a notice; confirming refers it."""
+    tap(cp, "eligible")
+    scan(cp, FLOUR)
+    scan(cp, UNKNOWN)
+    snap = cp.snapshot()
+    assert snap["notice"] == {"reason": "unknown_barcode", "code": UNKNOWN}
+    assert [line["known"] for line in snap["lines"]] == [True, False]
+    cp.handle(Confirm())
+    assert cp.phase is Phase.REFERRED and cp.reasons == ("unknown_goods",)
+
+
+def test_removing_the_unknown_line_lets_the_declaration_through(cp: Checkpoint, gate) -> None:
+    """The resident can remove a wrong line before confirming."""
+    tap(cp, "eligible")
+    scan(cp, FLOUR)
+    scan(cp, UNKNOWN)
+    cp.handle(RemoveLine(1))
+    assert [line["code"] for line in cp.snapshot()["lines"]] == [FLOUR]
+    cp.handle(Confirm())
+    assert cp.phase is Phase.APPROVED and len(gate.pulses) == 1
+
+
+def test_misread_barcode_is_not_added(cp: Checkpoint) -> None:
+    """A code with a wrong check digit is a misread: a notice, nothing added."""
+    tap(cp, "eligible")
+    scan(cp, MISREAD)
+    assert cp.snapshot()["notice"]["reason"] == "bad_check_digit"
+    assert cp.snapshot()["lines"] == []
+    assert cp.phase is Phase.IDENTIFIED
+
+
+def test_scan_before_card_asks_for_the_card(cp: Checkpoint) -> None:
+    """Scanning at the idle screen tells the resident to tap the card first."""
+    scan(cp, FLOUR)
+    assert cp.phase is Phase.IDLE
+    assert cp.snapshot()["notice"]["reason"] == "identify_first"
+
+
+def test_unreadable_card_shows_a_notice_that_clears(cp: Checkpoint, clock: FakeClock) -> None:
+    """A failed read is a plain notice on the idle screen, gone after a while."""
+    cp.handle(DeviceReading("idcard", CardFailed("card_removed_early"), clock.now()))
+    assert cp.snapshot()["notice"]["reason"] == "card_removed_early"
+    clock.advance(9)
+    cp.tick()
+    assert cp.snapshot()["notice"] is None
+
+
+def test_gate_fault_releases_the_hold_and_refers(cp: Checkpoint, gate, ledger, clock: FakeClock) -> None:
+    """A relay that fails after the hold: the hold is released (quota returns) and the case referred."""
+    tap(cp, "eligible")
+    scan(cp, FLOUR)
+    cp.handle(Confirm())
+    decl_id, _ = gate.pulses[0]
+    cp.handle(GateResult(decl_id, error="DeviceGone: port lost"))
+    assert cp.phase is Phase.REFERRED and cp.reasons == ("gate_fault",)
+    assert ledger.get(decl_id).status is Status.released
+    key = resident_key(card("eligible").id_number, SECRET)
+    assert ledger.used(key, date(2026, 11, 25), now=clock.now()) == 0
+
+
+def test_no_gate_means_nothing_is_granted(cp: Checkpoint, gate) -> None:
+    """With the relay disconnected the kiosk refers instead of holding quota."""
+    gate.ok = False
+    tap(cp, "eligible")
+    scan(cp, FLOUR)
+    cp.handle(Confirm())
+    assert cp.phase is Phase.REFERRED and cp.reasons == ("gate_unavailable",)
+    assert gate.pulses == []
+
+
+def test_ledger_down_fails_closed(cp: Checkpoint, ledger, gate) -> None:
+    """A ledger that cannot be written refers the resident; the gate stays shut."""
+    tap(cp, "eligible")
+    scan(cp, FLOUR)
+    ledger.close()
+    cp.handle(Confirm())
+    assert cp.phase is Phase.REFERRED
+    assert "ledger_unavailable" in cp.reasons
+    assert gate.pulses == []
+
+
+def test_hold_expired_before_the_pulse_came_back_is_referred(cp: Checkpoint, gate, ledger, clock: FakeClock) -> None:
+    """If the gate answers after the hold expired, the declaration is not committed."""
+    tap(cp, "eligible")
+    scan(cp, FLOUR)
+    cp.handle(Confirm())
+    decl_id, _ = gate.pulses[0]
+    clock.advance(61)
+    cp.handle(GateResult(decl_id))
+    assert cp.phase is Phase.REFERRED and cp.reasons == ("hold_expired",)
+    assert ledger.get(decl_id).status is Status.expired
+
+
+def test_idle_warning_then_reset(cp: Checkpoint, clock: FakeClock) -> None:
+    """40 s without activity shows a 20 s warning; a touch keeps the session; silence resets it."""
+    tap(cp, "eligible")
+    scan(cp, FLOUR)
+    clock.advance(40)
+    cp.tick()
+    assert cp.snapshot()["warning"] == {"seconds": 20}
+    cp.handle(Touch())
+    assert cp.snapshot()["warning"] is None
+    clock.advance(59)
+    cp.tick()
+    assert cp.phase is Phase.SCANNING
+    clock.advance(1.5)
+    cp.tick()
+    assert cp.phase is Phase.IDLE and cp.session is None
+
+
+def test_cancel_drops_the_session(cp: Checkpoint) -> None:
+    """Cancel returns to idle and forgets the resident."""
+    tap(cp, "eligible")
+    scan(cp, FLOUR)
+    cp.handle(Cancel())
+    assert cp.phase is Phase.IDLE and cp.snapshot()["resident"] is None
+
+
+def test_another_card_during_a_basket_is_refused(cp: Checkpoint) -> None:
+    """A second person tapping while a basket is open does not take over the session."""
+    tap(cp, "eligible")
+    scan(cp, FLOUR)
+    tap(cp, "eligible_long_term")
+    assert cp.snapshot()["resident"]["masked_id"] == "6542**********0046"
+    assert cp.snapshot()["notice"]["reason"] == "session_in_progress"
+
+
+def test_confirm_with_empty_basket_does_nothing(cp: Checkpoint, gate) -> None:
+    """Confirm without items is ignored (the button is disabled on screen too)."""
+    tap(cp, "eligible")
+    cp.handle(Confirm())
+    assert cp.phase is Phase.IDENTIFIED and gate.pulses == []
+
+
+def test_service_state_follows_device_health(cp: Checkpoint) -> None:
+    """Gate or reader lost -> out of service; scanner lost -> degraded."""
+    assert cp.snapshot()["service"] == "ok"
+    cp.handle(DeviceHealth("scanner", Health("scanner", HealthState.DISCONNECTED, "gone")))
+    assert cp.snapshot()["service"] == "degraded"
+    cp.handle(DeviceHealth("gate", Health("gate", HealthState.DISCONNECTED, "gone")))
+    assert cp.snapshot()["service"] == "out_of_service"
+
+
+def test_every_change_is_published_with_a_rising_version(cp: Checkpoint) -> None:
+    """Screens get each new snapshot on the bus, versions strictly increasing."""
+    sub = cp.bus.subscribe({"checkpoint.state"})
+    tap(cp, "eligible")
+    scan(cp, FLOUR)
+    versions = []
+    while (event := sub.get(timeout=0)) is not None:
+        versions.append(event.payload["version"])
+    assert len(versions) == 2 and versions[0] < versions[1]
+
+
+def test_loop_thread_answers_commands(cp: Checkpoint) -> None:
+    """submit() from another thread resolves with the snapshot after the command."""
+    cp.start()
+    try:
+        tap_msg = DeviceReading("idcard", CardRead(card("eligible")), cp.clock.now())
+        assert cp.submit(tap_msg).result(timeout=5)["phase"] == "identified"
+        assert cp.submit(Cancel()).result(timeout=5)["phase"] == "idle"
+    finally:
+        cp.stop()

@@ -1,0 +1,59 @@
+"""The kiosk's web app: ``create_app`` builds a Flask app around a running kiosk service.
+
+One blueprint per audience (the resident screen; the simulator panel in demo mode only),
+plus the JSON API and the server-sent-event streams.  Views stay thin: parse, call one
+service method, render.  No app object exists at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from .extension import KioskExtension
+
+DEFAULTS: Mapping[str, Any] = {
+    "SSE_PING_S": 15.0,          # comment line that keeps idle streams alive and detects gone clients
+    "COMMAND_TIMEOUT_S": 5.0,    # how long a screen command waits for the checkpoint
+    "JSON_AS_ASCII": False,
+}
+
+
+def create_app(config: Mapping[str, Any] | None = None, *, service: Any, sim: Any = None) -> Flask:
+    """Build the app for ``service`` (a running kiosk); ``sim`` adds the /sim panel (demo only)."""
+    app = Flask(__name__)
+    app.config.update(DEFAULTS)
+    if config:
+        app.config.update(config)
+    KioskExtension(service, sim).init_app(app)
+
+    from . import api, resident, stream
+    app.register_blueprint(resident.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(stream.bp)
+    if sim is not None:
+        from . import sim as sim_panel
+        app.register_blueprint(sim_panel.bp)
+
+    @app.after_request
+    def security_headers(response: Any) -> Any:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("Content-Security-Policy", "default-src 'self'; img-src 'self' data:")
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        if request.path.startswith(("/api/", "/sim/api/")):
+            return jsonify(error=exc.name.lower().replace(" ", "_"), message=exc.description), exc.code
+        return exc
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Any:
+        app.logger.exception("unhandled error on %s", request.path)
+        return jsonify(error="internal_error", message="The kiosk hit an internal error; it was logged."), 500
+
+    return app
