@@ -36,7 +36,7 @@ from .events import (Cancel, Confirm, DeviceHealth, DeviceReading, EventBus, Gat
 from .gate import GateControl
 from .identity import mask_id, resident_key
 from .ledger import Ledger
-from .policy import QuotaRule, decide, rule_for, trade_day
+from .policy import Decision, QuotaRule, decide, rule_for, trade_day
 from .residents import Registry, check_eligibility
 
 log = logging.getLogger(__name__)
@@ -299,7 +299,9 @@ class Checkpoint:
         self.phase = Phase.CONFIRMING
         self._publish()
         unknown = sum(1 for line in decl.lines if not line.known)
-        decision = decide(decl.total_fen, max(0, s.rule.daily_limit_fen - s.used_fen), unknown)
+        # Goods priced at zero still pass through the gate on a (zero) hold.
+        decision = (decide(decl.total_fen, max(0, s.rule.daily_limit_fen - s.used_fen), unknown)
+                    if decl.total_fen or unknown else Decision(True, (), 0))
         if not decision.approve:
             self._refer(decl, decision.reasons)
         elif not self.gate.usable():

@@ -49,7 +49,7 @@ catalog = "{catalog}"
 [session]
 idle_warning_after_s = 60
 idle_warning_s = 20
-result_s = 8
+result_s = {result_s}
 
 [devices.idcard]
 driver = "samv"
@@ -120,11 +120,11 @@ class SimPanel:
     def state(self) -> dict[str, Any]:
         """What the simulators see: plugged devices and the relay channels."""
         return {"plugged": {role: sim.plugged for role, sim in self._all().items()},
-                "relay": self.gate.state_dict()}
+                "relay": {"energised": self.gate.state(1), "pulses": len(self.gate.on_periods(1))}}
 
 
 def make_demo(data_dir: Path | None = None, *, clock: Clock | None = None,
-              overrides: str = "") -> tuple[Kiosk, SimPanel, Path]:
+              result_s: float = 8.0) -> tuple[Kiosk, SimPanel, Path]:
     """Start the simulators, write the demo config and build the kiosk (not started)."""
     folder = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -135,7 +135,8 @@ def make_demo(data_dir: Path | None = None, *, clock: Clock | None = None,
     config_path = folder / "kiosk.toml"
     config_path.write_text(CONFIG_TEMPLATE.format(
         ledger=folder / "ledger.db", residents=DATA / "residents.csv", catalog=DATA / "catalog.csv",
-        idcard=panel.idcard.port, scanner=panel.scanner.port, gate=panel.gate.port) + overrides, encoding="utf-8")
+        idcard=panel.idcard.port, scanner=panel.scanner.port, gate=panel.gate.port, result_s=result_s),
+        encoding="utf-8")
     from drivers.registry import check_device
     cfg: KioskConfig = load_config(config_path, env={SECRET_ENV: secrets.token_hex(16)}, check_device=check_device)
     kiosk = build_kiosk(cfg, clock or SystemClock())

@@ -2,6 +2,9 @@
 
 Each open server-sent-events stream holds one waitress thread, so the thread count is
 sized for a handful of clients: the kiosk screen, the officer tablet, a technician.
+
+Shutdown order matters: close the event bus first (open streams end), then let the
+worker threads finish, then close the sockets on the server's own loop thread.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import signal
 import threading
 from typing import Any
 
+from waitress import wasyncore
 from waitress.server import create_server
 
 from . import create_app
@@ -18,13 +22,22 @@ from . import create_app
 log = logging.getLogger(__name__)
 
 
+def _make_server(app: Any, host: str, port: int, threads: int) -> Any:
+    return create_server(app, host=host, port=port, threads=threads, channel_timeout=30,
+                         clear_untrusted_proxy_headers=True)
+
+
+def _close_sockets(server: Any) -> None:
+    """Close every socket of ``server`` on its loop thread, so its ``run()`` returns."""
+    server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+
+
 class BackgroundServer:
     """A waitress server on its own thread (tests, and anything that must not block)."""
 
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, threads: int = 8) -> None:
-        self._server = create_server(app, host=host, port=port, threads=threads,
-                                     channel_timeout=30, clear_untrusted_proxy_headers=True)
-        self.port: int = self._server.effective_port  # type: ignore[union-attr]
+        self._server = _make_server(app, host, port, threads)
+        self.port: int = self._server.effective_port
         self.url = f"http://{host}:{self.port}"
         self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
 
@@ -34,26 +47,28 @@ class BackgroundServer:
         return self
 
     def stop(self) -> None:
-        """Stop accepting and close the listening socket."""
-        self._server.close()
+        """Let running requests finish (close the event bus first so streams end), then close."""
+        self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        _close_sockets(self._server)
         self._thread.join(5)
 
 
 def run(kiosk: Any, *, host: str, port: int, threads: int, sim: Any = None) -> None:
     """Start the kiosk and serve it until SIGINT or SIGTERM; then stop everything cleanly."""
     app = create_app(service=kiosk, sim=sim)
-    server = create_server(app, host=host, port=port, threads=threads, clear_untrusted_proxy_headers=True)
+    server = _make_server(app, host, port, threads)
 
     def terminate(signum: int, _frame: Any) -> None:
-        raise SystemExit(0)
+        log.info("signal %d: stopping", signum)
+        kiosk.bus.close()           # open event streams end, so worker threads can finish
+        raise SystemExit(0)         # waitress's run() catches it and shuts its workers down
 
     signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGINT, terminate)
     kiosk.start()
-    log.info("kiosk serving on http://%s:%d/", host, server.effective_port)  # type: ignore[union-attr]
+    log.info("kiosk serving on http://%s:%d/", host, server.effective_port)
     try:
         server.run()
-    except (KeyboardInterrupt, SystemExit):
-        log.info("stopping")
     finally:
         kiosk.stop()
-        server.close()
+        wasyncore.close_all(server._map)
