@@ -139,6 +139,11 @@
     const es = new EventSource("/api/v1/events/resident");
     es.addEventListener("open", resync);
     es.addEventListener("checkpoint.state", (ev) => accept(JSON.parse(ev.data)));
+    es.addEventListener("error", () => {
+      // The browser retries by itself after a network error, but gives up for good on an HTTP
+      // error (e.g. a 503 while the service restarts): start over then.
+      if (es.readyState === EventSource.CLOSED) setTimeout(connect, 3000);
+    });
   }
 
   document.querySelectorAll("[data-lang]").forEach((b) => b.addEventListener("click", () => {
