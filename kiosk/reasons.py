@@ -1,0 +1,40 @@
+"""Every stable refusal / referral reason key the kiosk uses, with a plain English sentence.
+
+The sentences are for logs, the audit trail and the officer console.  Resident-facing wording
+lives in ``web/`` templates and gettext catalogs, keyed by the same strings.  Add a key here
+before any module returns it; ``tests/kiosk/test_reasons.py`` checks the domain modules against it.
+"""
+
+from __future__ import annotations
+
+REASONS: dict[str, str] = {
+    # identity and eligibility (kiosk.identity, kiosk.residents.check_eligibility), in check order
+    "card_type_not_accepted": "This kind of card cannot use the border-resident duty-free quota.",
+    "id_format": "The ID number on the card is not 17 digits followed by a digit or X.",
+    "id_checksum": "The check digit of the ID number is wrong.",
+    "id_birth_date": "The birth date inside the ID number is not a real date.",
+    "id_mismatch": "The birth date or gender on the card does not match its ID number.",
+    "card_not_yet_valid": "The ID card is not valid yet.",
+    "card_expired": "The ID card has expired.",
+    "not_registered": "The card holder is not in the border-resident registry.",
+    "filing_suspended": "The card holder's border-resident filing is suspended.",
+    "filing_expired": "The card holder's border-resident filing has expired.",
+    # goods and barcodes (kiosk.catalog)
+    "unknown_barcode": "The scanned barcode is not in the goods catalog.",
+    "bad_check_digit": "The scanned barcode has a wrong check digit; it was probably misread.",
+    # the declaration (kiosk.policy.decide)
+    "unknown_goods": "The declaration contains goods the kiosk could not identify.",
+    "over_quota": "The declaration exceeds the remaining duty-free quota for today.",
+    "quota_exhausted": "Today's duty-free quota has already been used up.",
+    # devices and infrastructure
+    "ledger_unavailable": "The port ledger could not be reached, so nothing can be recorded.",
+    "gate_fault": "The gate did not release or report the passage as expected.",
+    "gate_unavailable": "The gate relay is not connected.",
+    "card_unreadable": "The ID card could not be read.",
+    "card_removed_early": "The ID card was removed before it had been read completely.",
+    "card_type_unknown": "The card reader found a card of an unknown type.",
+    # session
+    "hold_expired": "The quota held for this declaration expired before it was confirmed.",
+    "session_timeout": "The session was reset after a period without activity.",
+    "cancelled": "The resident cancelled the declaration.",
+}
