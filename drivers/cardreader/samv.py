@@ -1,0 +1,275 @@
+"""SAM-V resident ID-card reader (CVR-100 / SS628 / iDR210 class) on a serial port.
+
+Protocol: /work/shared/PROTOCOLS.md §1 (SAM-V frames ``AA AA AA 96 69``; find 20 01 ->
+select 20 02 -> read base info 30 01 for every card).  Framing and parsing live in
+``samv_frames``; this module owns the port, the timing and the card's presence.
+
+URL grammar: the URL goes verbatim to ``serial.serial_for_url``, so any pyserial URL works:
+
+    /dev/kiosk/idcard              udev symlink of the reader (never /dev/ttyUSBn)
+    /dev/serial/by-id/usb-...      stable kernel name
+    hwgrep://1a86:7523             first port whose description matches (USB VID:PID)
+    spy:///dev/kiosk/idcard        the same port with pyserial's wire trace on stderr
+    socket://10.0.0.5:4001         a reader behind a serial-to-TCP bridge
+    loop://                        loopback (useful only to test framing errors)
+
+Options (``SamvReader.OPTIONS``):
+
+    baudrate         bit/s, one of 9600 19200 38400 57600 115200 (reader default 115200)
+    poll_interval_s  seconds between find-card polls (PROTOCOLS.md: 0.3-0.5 s)
+    reply_timeout_s  seconds to wait for one reply; read base info also gets its wire time
+
+Presence: a card is reported once per presentation.  After a read, find-card polls keep
+the card "present"; when find reports no card, a select confirms it before CardRemoved is
+returned, because some readers stop answering find for a card they have already read
+(UNVERIFIED per model; the simulator's ``halt_after_read`` models it).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from typing import ClassVar
+
+import serial
+
+from drivers.base import CardFailed, CardRead, CardRemoved, IdCard, Reading
+from drivers.errors import DeviceGone, DeviceTimeout, DriverError, OptionError, ProtocolError
+from drivers.options import Option
+
+from .samv_frames import (
+    SW3_FIND_OK, SW3_NO_CARD, SW3_OK, BadFrame, CardDataError, Command, FrameReader, Response,
+    parse_read_base, sw3_status,
+)
+
+try:  # pyserial's posix backend lets termios.error (not an OSError) escape from tcflush
+    import termios
+    _PORT_ERRORS: tuple[type[Exception], ...] = (serial.SerialException, OSError, termios.error)
+except ImportError:  # pragma: no cover - Windows
+    _PORT_ERRORS = (serial.SerialException, OSError)
+
+log = logging.getLogger(__name__)
+wire = logging.getLogger("kiosk.wire")
+
+_READ_SLICE_S = 0.05            # port read timeout: how late we notice a reply deadline
+_READ_BASE_FRAME = 1295         # bytes of a 30 01 reply (PROTOCOLS.md §1.5)
+# replies that carry name, ID number, address or photo: only their status goes to the wire log
+_PERSONAL = frozenset({Command.READ_BASE, Command.READ_BASE_FP, Command.READ_NEW_ADDRESS})
+
+
+class _Presence(enum.Enum):
+    """What the driver knows about the card on the reader."""
+
+    EMPTY = "empty"             # no card, or the last one left
+    READ = "read"               # the card there was read and reported
+    RETRY = "retry"             # a card is there, its last read failed; read again next poll
+    GAVE_UP = "gave_up"         # failed too often or cannot be read at all; wait for removal
+
+
+_WAIT_FOR_REMOVAL = frozenset({_Presence.READ, _Presence.GAVE_UP})
+
+
+class _CardRefused(DriverError):
+    """Select or read answered with an error SW3 (card gone, or the card is bad)."""
+
+
+class SamvReader:
+    """A SAM-V ID-card reader; ``read`` polls once and returns a card reading or None."""
+
+    OPTIONS: ClassVar[dict[str, Option]] = {
+        "baudrate": Option(int, 115200, "UART speed in bit/s", choices=(9600, 19200, 38400, 57600, 115200)),
+        "poll_interval_s": Option(float, 0.4, "seconds between find-card polls", min=0.05, max=5.0),
+        "reply_timeout_s": Option(float, 1.0, "seconds to wait for one reply", min=0.1, max=10.0),
+    }
+    MAX_ATTEMPTS: ClassVar[int] = 3   # failed reads of one presentation before waiting for removal
+
+    def __init__(self, name: str, url: str, *, baudrate: int = 115200, poll_interval_s: float = 0.4,
+                 reply_timeout_s: float = 1.0) -> None:
+        self.name = name
+        self.url = url
+        self.baudrate = baudrate
+        self.poll_interval_s = poll_interval_s
+        self.reply_timeout_s = reply_timeout_s
+        self._port: serial.SerialBase | None = None
+        self._frames = FrameReader()
+        self._presence = _Presence.EMPTY
+        self._attempts = 0
+        self._next_poll = 0.0
+
+    # -- Device protocol --------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open the port and check that a SAM answers; DeviceGone if the port is absent."""
+        if self._port is not None:
+            return
+        try:
+            self._port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=_READ_SLICE_S)
+        except (ValueError, KeyError) as exc:
+            # ValueError: unknown scheme or option; KeyError: pyserial 3.5 protocol_loop formats
+            # its own "loop://[?logging={debug|...}]" message with str.format and trips on the braces
+            raise OptionError(f"url {self.url!r}: {exc}", device=self.name, url=self.url) from exc
+        except _PORT_ERRORS as exc:
+            raise self._gone(exc) from exc
+        self._frames.reset()
+        self._presence, self._attempts, self._next_poll = _Presence.EMPTY, 0, 0.0
+        try:
+            status = self._exchange(Command.SAM_STATUS)
+            if status.sw3 != SW3_OK:
+                raise DriverError(f"SAM status check: SW3 0x{status.sw3:02X} {status.status.key}",
+                                  device=self.name, url=self.url, code=status.sw3)
+        except DriverError:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the port; never raises."""
+        port, self._port = self._port, None
+        if port is None:
+            return
+        try:
+            port.close()
+        except _PORT_ERRORS as exc:  # a vanished port may fail to close; it is gone either way
+            log.debug("device %s: error on close ignored: %s", self.name, exc)
+
+    def read(self, timeout: float) -> Reading | None:
+        """Poll once (paced by poll_interval_s); a card read, a removal, a failure or None."""
+        if self._port is None:
+            raise DeviceGone("port is not open", device=self.name, url=self.url)
+        wait = self._next_poll - time.monotonic()
+        if wait > 0:
+            time.sleep(min(wait, max(0.0, timeout)))
+            if wait > timeout:
+                return None
+        try:
+            return self._poll()
+        finally:
+            self._next_poll = time.monotonic() + self.poll_interval_s
+
+    # -- one poll -------------------------------------------------------------------------
+
+    def _poll(self) -> Reading | None:
+        found = self._exchange(Command.FIND_CARD)
+        if found.sw3 == SW3_NO_CARD:
+            return self._on_no_card()
+        if found.sw3 != SW3_FIND_OK:
+            raise ProtocolError(f"find card: SW3 0x{found.sw3:02X} {found.status.key}",
+                                device=self.name, url=self.url, code=found.sw3)
+        if self._presence in _WAIT_FOR_REMOVAL:
+            return None     # the same presentation: never read a card twice
+        try:
+            card = self._select_and_read()
+        except CardDataError as exc:
+            self._presence = _Presence.GAVE_UP      # reading again cannot change what the card says
+            return self._failure(exc.reason, str(exc))
+        except ProtocolError as exc:                # a corrupt frame, already flushed
+            return self._failed_attempt("card_unreadable", str(exc))
+        except (DeviceTimeout, _CardRefused) as exc:
+            if self._card_present():
+                return self._failed_attempt("card_unreadable", str(exc))
+            self._presence, self._attempts = _Presence.EMPTY, 0
+            return self._failure("card_removed_early", str(exc))
+        self._presence, self._attempts = _Presence.READ, 0
+        return CardRead(card)
+
+    def _on_no_card(self) -> Reading | None:
+        if self._presence is _Presence.READ and self._still_selected():
+            return None
+        was_read = self._presence is _Presence.READ
+        self._presence, self._attempts = _Presence.EMPTY, 0
+        return CardRemoved() if was_read else None
+
+    def _still_selected(self) -> bool:
+        """True when a select still reaches the card that find no longer reports."""
+        return self._exchange(Command.SELECT_CARD).sw3 == SW3_OK
+
+    def _card_present(self) -> bool:
+        """After a failed read: is a card still there?  Unknown counts as present."""
+        try:
+            return self._exchange(Command.FIND_CARD).sw3 != SW3_NO_CARD
+        except (DeviceTimeout, ProtocolError):
+            return True
+
+    def _select_and_read(self) -> IdCard:
+        selected = self._exchange(Command.SELECT_CARD)
+        if selected.sw3 != SW3_OK:
+            raise _CardRefused(f"select card: SW3 0x{selected.sw3:02X} {selected.status.key}",
+                               device=self.name, url=self.url, code=selected.sw3)
+        # 1295 bytes take 1.35 s at 9600 bit/s: give the reply its wire time on top
+        reply = self._exchange(Command.READ_BASE, extra_s=_READ_BASE_FRAME * 10 / self.baudrate)
+        if reply.sw3 != SW3_OK:
+            raise _CardRefused(f"read base info: SW3 0x{reply.sw3:02X} {reply.status.key}",
+                               device=self.name, url=self.url, code=reply.sw3)
+        return parse_read_base(reply)
+
+    def _failed_attempt(self, reason: str, detail: str) -> CardFailed:
+        self._attempts += 1
+        self._presence = _Presence.GAVE_UP if self._attempts >= self.MAX_ATTEMPTS else _Presence.RETRY
+        return self._failure(reason, detail)
+
+    def _failure(self, reason: str, detail: str) -> CardFailed:
+        log.info("device %s: card read failed: %s (%s)", self.name, reason, detail)
+        return CardFailed(reason, detail)
+
+    # -- one exchange on the wire ---------------------------------------------------------
+
+    def _exchange(self, command: Command, *, extra_s: float = 0.0) -> Response:
+        """Send ``command`` and wait for its reply; DeviceTimeout, ProtocolError or DeviceGone."""
+        port = self._port
+        if port is None:
+            raise DeviceGone("port is not open", device=self.name, url=self.url)
+        frame = command.frame
+        try:
+            port.reset_input_buffer()       # a late reply to an earlier command must not pair with this one
+            port.write(frame)
+        except _PORT_ERRORS as exc:
+            raise self._gone(exc) from exc
+        self._frames.reset()
+        wire.debug("%s TX %s", self.name, frame.hex(" "))
+        discarded = self._frames.discarded
+        deadline = time.monotonic() + self.reply_timeout_s + extra_s
+        while time.monotonic() < deadline:
+            try:
+                data = port.read(port.in_waiting or 1)
+            except _PORT_ERRORS as exc:
+                raise self._gone(exc) from exc
+            for item in self._frames.feed(data) if data else ():
+                self._log_garbage(self._frames.discarded - discarded)
+                if isinstance(item, BadFrame):
+                    wire.debug("%s RX bad frame (%s): %s", self.name, item.fault.value, item.detail)
+                    self._flush(port)
+                    raise ProtocolError(f"{command.name}: {item.detail}", device=self.name, url=self.url)
+                self._log_reply(command, item)
+                return item
+        pending = self._frames.pending
+        self._flush(port)
+        if pending:
+            raise DeviceTimeout(f"{command.name}: reply truncated after {pending} bytes",
+                                device=self.name, url=self.url)
+        raise DeviceTimeout(f"{command.name}: no reply within {self.reply_timeout_s + extra_s:.2f} s",
+                            device=self.name, url=self.url)
+
+    def _flush(self, port: serial.SerialBase) -> None:
+        try:
+            port.reset_input_buffer()
+        except _PORT_ERRORS as exc:
+            raise self._gone(exc) from exc
+        self._frames.reset()
+
+    def _log_reply(self, command: Command, resp: Response) -> None:
+        status = sw3_status(resp.sw3)
+        if command in _PERSONAL:
+            wire.debug("%s RX sw=%02X %02X %02X (%s), %d data bytes withheld", self.name,
+                       resp.sw1, resp.sw2, resp.sw3, status.key, len(resp.data))
+        else:
+            wire.debug("%s RX sw=%02X %02X %02X (%s) data=%s", self.name,
+                       resp.sw1, resp.sw2, resp.sw3, status.key, resp.data.hex(" "))
+
+    def _log_garbage(self, count: int) -> None:
+        if count:
+            wire.debug("%s RX skipped %d bytes before the preamble", self.name, count)
+
+    def _gone(self, exc: Exception) -> DeviceGone:
+        code = getattr(exc, "errno", None)
+        return DeviceGone(f"{self.url}: {exc}", device=self.name, url=self.url,
+                          code=code if isinstance(code, int) else None)
