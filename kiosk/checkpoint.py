@@ -42,6 +42,9 @@ from .residents import Registry, check_eligibility
 log = logging.getLogger(__name__)
 
 STATE_TOPIC = "checkpoint.state"
+EXPIRE_EVERY_S = 30.0
+GATE_ANSWER_S = 10.0
+"""Longest wait for the relay's answer after a pulse was asked for (pulses are capped at a few s)."""
 
 
 class Phase(enum.Enum):
@@ -112,6 +115,7 @@ class Checkpoint:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.last_tick = clock.monotonic()
+        self._next_expiry = self.last_tick
         self._snapshot: dict[str, Any] = {}
         self._publish()
 
@@ -203,10 +207,27 @@ class Checkpoint:
             elif now >= self._activity + s.idle_warning_after_s and not self._snapshot.get("warning"):
                 changed = True
         elif self._phase_until is not None and now >= self._phase_until:
-            self._reset(None)
+            if self.phase is Phase.APPROVED and self.session and self.session.declaration:
+                self._on_gate(GateResult(self.session.declaration.id, "the gate did not answer in time"))
+            else:
+                self._reset(None)
             changed = True
+        if now >= self._next_expiry:
+            self._next_expiry = now + EXPIRE_EVERY_S
+            self._expire_holds()
         if changed:
             self._publish()
+
+    def _expire_holds(self) -> None:
+        # Stale holds (a kiosk that died between hold and commit) stop counting after their
+        # grace period anyway; marking them keeps the records honest for officers.
+        try:
+            expired = self.ledger.expire_holds(now=self.clock.now())
+        except LedgerError as exc:
+            log.warning("could not expire stale holds: %s", exc)
+            return
+        if expired:
+            log.info("expired %d stale holds", expired)
 
     def _on_reading(self, msg: DeviceReading) -> None:
         reading = msg.reading
@@ -336,7 +357,7 @@ class Checkpoint:
             if result.error is not None:
                 log.error("gate fault declaration=%s: %s", result.declaration_id, result.error)
                 self.ledger.release(result.declaration_id, now=now, reason="gate_fault")
-                self._refer(s.declaration, ("gate_fault",), record=False)
+                self._refer(s.declaration, ("gate_fault",))
                 return
             status = self.ledger.commit(result.declaration_id, now=now)
         except LedgerError as exc:
@@ -344,7 +365,7 @@ class Checkpoint:
             self._enter(Phase.REFERRED, ("ledger_unavailable",))
             return
         if status is not Status.committed:
-            self._refer(s.declaration, ("hold_expired",), record=False)
+            self._refer(s.declaration, ("hold_expired",))
             return
         s.used_fen = self.ledger.used(s.key, s.day, now=now)
         self._enter(Phase.GATE)
@@ -370,7 +391,12 @@ class Checkpoint:
         self.phase = phase
         self.reasons = reasons
         self._activity = self.clock.monotonic()
-        self._phase_until = self._activity + self.rules.session.result_s if phase in OUTCOMES else None
+        if phase in OUTCOMES:
+            self._phase_until = self._activity + self.rules.session.result_s
+        elif phase is Phase.APPROVED:
+            self._phase_until = self._activity + GATE_ANSWER_S
+        else:
+            self._phase_until = None
 
     def _reset(self, reason: str | None) -> None:
         s = self.session

@@ -64,7 +64,7 @@ suffix = "cr"
 driver = "lcus"
 url = "{gate}"
 channel = 1
-pulse_s = 0.5
+pulse_s = {pulse_s}
 """
 
 
@@ -124,7 +124,7 @@ class SimPanel:
 
 
 def make_demo(data_dir: Path | None = None, *, clock: Clock | None = None,
-              result_s: float = 8.0) -> tuple[Kiosk, SimPanel, Path]:
+              result_s: float = 8.0, pulse_s: float = 0.5) -> tuple[Kiosk, SimPanel, Path]:
     """Start the simulators, write the demo config and build the kiosk (not started)."""
     folder = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -135,7 +135,8 @@ def make_demo(data_dir: Path | None = None, *, clock: Clock | None = None,
     config_path = folder / "kiosk.toml"
     config_path.write_text(CONFIG_TEMPLATE.format(
         ledger=folder / "ledger.db", residents=DATA / "residents.csv", catalog=DATA / "catalog.csv",
-        idcard=panel.idcard.port, scanner=panel.scanner.port, gate=panel.gate.port, result_s=result_s),
+        idcard=panel.idcard.port, scanner=panel.scanner.port, gate=panel.gate.port, result_s=result_s,
+        pulse_s=pulse_s),
         encoding="utf-8")
     from drivers.registry import check_device
     cfg: KioskConfig = load_config(config_path, env={SECRET_ENV: secrets.token_hex(16)}, check_device=check_device)

@@ -1,0 +1,130 @@
+"""The quota ledger: one interface (hold -> commit / release, refer), back-ends chosen by URL.
+
+Every write is idempotent by declaration id and every time is passed in by the caller as an aware
+datetime: the ledger never reads the clock, so each back-end and each test sees the same behaviour.
+
+The quota rule for a (resident_key, day) is::
+
+    used = sum(committed) + sum(held or expired with expires_at + GRACE > now)
+    hold accepted  <=>  used + declaration.total_fen <= declaration.limit_fen
+
+A hold can be committed only while ``expires_at > now``. Release and refer give quota back at once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta, timezone
+from pathlib import PurePosixPath
+from typing import Protocol, runtime_checkable
+from urllib.parse import unquote
+
+from kiosk.declaration import Declaration, HoldResult, Status, StoredDeclaration
+from kiosk.errors import LedgerError
+
+__all__ = ["GRACE", "Ledger", "as_utc", "check_ttl", "open_ledger"]
+
+# An expired hold keeps counting against the quota for GRACE after expires_at. The ledger never reads
+# a clock: each caller (each kiosk, each thread) passes its own `now`, and those clocks and in-flight
+# delays differ. Without grace, kiosk B could stop counting A's hold the instant B's clock passes
+# expires_at while A, whose clock lags or whose call was delayed, still commits it as "not expired":
+# both would spend the same quota. With GRACE, a commit racing an expiry cannot overspend unless the
+# clocks (plus delays) disagree by more than 60 s. Counting is purely time-based (it does not matter
+# whether anyone marked the hold expired yet), so `used` is the same whether or not a sweeper ran.
+GRACE = timedelta(seconds=60)
+
+_ACCEPTED_FORMS = "sqlite:///absolute/path.db (PostgreSQL, postgresql://..., is planned)"
+
+
+@runtime_checkable
+class Ledger(Protocol):
+    """The quota ledger every back-end implements; see the module docstring for the rule."""
+
+    def hold(self, decl: Declaration, *, now: datetime, ttl_s: float) -> HoldResult:
+        """Check the quota and record ``decl`` as held, atomically; a retry returns the first result."""
+        ...
+
+    def commit(self, declaration_id: str, *, now: datetime) -> Status:
+        """Commit a live hold; an expired hold becomes ``expired`` (the caller then refers)."""
+        ...
+
+    def release(self, declaration_id: str, *, now: datetime, reason: str) -> Status:
+        """Give a hold's quota back; LedgerError if it is already committed."""
+        ...
+
+    def refer(self, decl: Declaration, *, now: datetime, reasons: Sequence[str]) -> None:
+        """Record ``decl`` as referred to an officer (no quota used); idempotent."""
+        ...
+
+    def used(self, resident_key: str, day: date, *, now: datetime) -> int:
+        """Fen counted against the resident-day at ``now``."""
+        ...
+
+    def remaining(self, resident_key: str, day: date, *, limit_fen: int, now: datetime) -> int:
+        """Fen still available to the resident-day at ``now`` under ``limit_fen`` (never below 0)."""
+        ...
+
+    def expire_holds(self, *, now: datetime) -> int:
+        """Mark held declarations with ``expires_at <= now`` as expired; return how many."""
+        ...
+
+    def get(self, declaration_id: str) -> StoredDeclaration | None:
+        """The recorded declaration, or None if the id is unknown."""
+        ...
+
+    def close(self) -> None:
+        """Release the back-end's connections; further calls raise LedgerError."""
+        ...
+
+
+def as_utc(moment: datetime, name: str = "now") -> datetime:
+    """Return ``moment`` in UTC; ValueError for a naive datetime (a caller bug, not a ledger fault)."""
+    if not isinstance(moment, datetime) or moment.utcoffset() is None:
+        raise ValueError(f"{name} must be an aware datetime, got {moment!r}")
+    return moment.astimezone(timezone.utc)
+
+
+def check_ttl(ttl_s: float) -> timedelta:
+    """Return the hold lifetime as a timedelta; ValueError unless it is a finite number above 0."""
+    if isinstance(ttl_s, bool) or not isinstance(ttl_s, (int, float)) or not math.isfinite(ttl_s):
+        raise ValueError(f"ttl_s must be a finite number of seconds, got {ttl_s!r}")
+    if ttl_s <= 0:
+        raise ValueError(f"ttl_s must be above 0, got {ttl_s}")
+    return timedelta(seconds=ttl_s)
+
+
+def open_ledger(url: str) -> Ledger:
+    """Open the ledger named by ``url``; LedgerError for a URL no back-end accepts."""
+    if not isinstance(url, str):
+        raise LedgerError(f"ledger URL must be a string; accepted: {_ACCEPTED_FORMS}")
+    if url.startswith("sqlite:"):
+        from kiosk.ledger.sqlite import SqliteLedger  # deferred: keeps the package import light
+
+        return SqliteLedger(_sqlite_path(url))
+    scheme = url.split(":", 1)[0] if ":" in url else ""
+    if scheme in ("postgresql", "postgres"):
+        raise LedgerError(f"the PostgreSQL ledger is not available yet; accepted: {_ACCEPTED_FORMS}")
+    # Only the scheme is echoed: a URL may carry a password.
+    shown = f"scheme {scheme!r}" if scheme else "a URL without a scheme"
+    raise LedgerError(f"unsupported ledger URL ({shown}); accepted: {_ACCEPTED_FORMS}")
+
+
+def _sqlite_path(url: str) -> str:
+    """The absolute file path of a ``sqlite:///absolute/path.db`` URL; LedgerError otherwise."""
+    if not url.startswith("sqlite:///"):
+        raise LedgerError(f"SQLite ledger URL {url!r} needs an absolute path: {_ACCEPTED_FORMS}")
+    raw = url[len("sqlite://") :]
+    if "?" in raw or "#" in raw:
+        raise LedgerError(f"SQLite ledger URL {url!r} takes no query or fragment: {_ACCEPTED_FORMS}")
+    path = unquote(raw)
+    if ":memory:" in path or path.rstrip("/") == "":
+        # Each connection to :memory: is its own private database: two kiosks (or the checkpoint and
+        # a web thread with their own instances) would each see an empty ledger and both grant quota.
+        raise LedgerError(
+            f"SQLite ledger URL {url!r}: an in-memory database is not allowed, because every "
+            f"connection must see the same data; give a file: {_ACCEPTED_FORMS}"
+        )
+    if not PurePosixPath(path).is_absolute():
+        raise LedgerError(f"SQLite ledger URL {url!r} needs an absolute path: {_ACCEPTED_FORMS}")
+    return path

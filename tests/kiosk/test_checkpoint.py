@@ -223,7 +223,8 @@ def test_gate_fault_releases_the_hold_and_refers(cp: Checkpoint, gate, ledger, c
     decl_id, _ = gate.pulses[0]
     cp.handle(GateResult(decl_id, error="DeviceGone: port lost"))
     assert cp.phase is Phase.REFERRED and cp.reasons == ("gate_fault",)
-    assert ledger.get(decl_id).status is Status.released
+    assert ledger.get(decl_id).status is Status.referred          # released, and on the officers' list
+    assert ledger.get(decl_id).reasons == ("gate_fault",)
     key = resident_key(card("eligible").id_number, SECRET)
     assert ledger.used(key, date(2026, 11, 25), now=clock.now()) == 0
 
@@ -258,7 +259,7 @@ def test_hold_expired_before_the_pulse_came_back_is_referred(cp: Checkpoint, gat
     clock.advance(61)
     cp.handle(GateResult(decl_id))
     assert cp.phase is Phase.REFERRED and cp.reasons == ("hold_expired",)
-    assert ledger.get(decl_id).status is Status.expired
+    assert ledger.get(decl_id).status is Status.referred
 
 
 def test_idle_warning_then_reset(cp: Checkpoint, clock: FakeClock) -> None:
@@ -331,3 +332,33 @@ def test_loop_thread_answers_commands(cp: Checkpoint) -> None:
         assert cp.submit(Cancel()).result(timeout=5)["phase"] == "idle"
     finally:
         cp.stop()
+
+
+def test_gate_that_never_answers_releases_and_refers(cp: Checkpoint, gate, ledger, clock: FakeClock) -> None:
+    """No gate result within 10 s: the hold is released and the resident referred (gate_fault)."""
+    tap(cp, "eligible")
+    scan(cp, FLOUR)
+    cp.handle(Confirm())
+    decl_id, _ = gate.pulses[0]
+    clock.advance(9.9)
+    cp.tick()
+    assert cp.phase is Phase.APPROVED
+    clock.advance(0.2)
+    cp.tick()
+    assert cp.phase is Phase.REFERRED and cp.reasons == ("gate_fault",)
+    assert ledger.get(decl_id).status is Status.referred
+
+
+def test_tick_expires_stale_holds(cp: Checkpoint, ledger, clock: FakeClock) -> None:
+    """A hold left by another kiosk process that died is marked expired by a later tick."""
+    from kiosk.declaration import Declaration, Line
+    decl = Declaration(id="dead-kiosk-1", kiosk_id="other", resident_key="k" * 64, masked_id="6542**********0046",
+                       day=date(2026, 11, 25), created_at=clock.now(), lines=(Line(FLOUR, "面粉", 9800, 1),),
+                       limit_fen=800000, rule_version="quota-2020-01-01")
+    assert ledger.hold(decl, now=clock.now(), ttl_s=60).accepted
+    clock.advance(31)
+    cp.tick()
+    assert ledger.get("dead-kiosk-1").status is Status.held
+    clock.advance(30)
+    cp.tick()
+    assert ledger.get("dead-kiosk-1").status is Status.expired

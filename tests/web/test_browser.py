@@ -82,9 +82,11 @@ def test_card_to_gate_in_chromium(pages: Any, shots: Path, demo: Any) -> None:
     assert "Wheat flour" in screen.locator("#basket tbody tr").first.inner_text()
     screen.screenshot(path=shots / "04-scanning-en.png")
     screen.click("#confirm")
+    wait_phase(screen, "approved")                      # during the 1 s relay pulse
+    screen.screenshot(path=shots / "05-approved.png")
     wait_phase(screen, "gate")
     assert screen.locator("#gate-remaining").inner_text() == "¥7,739.00"
-    screen.screenshot(path=shots / "05-gate.png")
+    screen.screenshot(path=shots / "06-gate.png")
     _kiosk, sim = demo
     assert len(sim.gate.on_periods(1)) == 1
     wait_phase(screen, "idle")
@@ -96,7 +98,7 @@ def test_refusals_show_plain_reasons(pages: Any, shots: Path) -> None:
     panel.click('[data-card="card_expired"]')
     wait_phase(screen, "rejected")
     assert screen.locator('#rejected-reasons li[data-reason="card_expired"]').inner_text() == "身份证已过有效期"
-    screen.screenshot(path=shots / "06-rejected-expired.png")
+    screen.screenshot(path=shots / "07-rejected-expired.png")
     panel.click("#remove-card")
     wait_phase(screen, "idle")
     panel.click('[data-card="eligible_long_term"]')
@@ -104,7 +106,7 @@ def test_refusals_show_plain_reasons(pages: Any, shots: Path) -> None:
     panel.click(f'[data-code="{UNKNOWN}"]')
     screen.wait_for_selector('#notice[data-reason="unknown_barcode"]')
     assert UNKNOWN in screen.locator("#notice").inner_text()
-    screen.screenshot(path=shots / "07-unknown-barcode.png")
+    screen.screenshot(path=shots / "08-unknown-barcode.png")
     screen.locator("#basket tbody tr button").first.click()      # remove the unknown line
     screen.wait_for_function("document.querySelectorAll('#basket tbody tr').length === 0")
     for _ in range(3):
@@ -114,7 +116,7 @@ def test_refusals_show_plain_reasons(pages: Any, shots: Path) -> None:
     screen.click("#confirm")
     wait_phase(screen, "referred")
     assert "超出今日免税额度" in screen.locator('#referred-reasons li[data-reason="over_quota"]').inner_text()
-    screen.screenshot(path=shots / "08-referred-over-quota.png")
+    screen.screenshot(path=shots / "09-referred-over-quota.png")
 
 
 def test_screen_resyncs_after_losing_its_stream(pages: Any, shots: Path, demo: Any) -> None:
@@ -134,7 +136,7 @@ def test_screen_resyncs_after_losing_its_stream(pages: Any, shots: Path, demo: A
     assert screen.locator("body").get_attribute("data-phase") == "idle"   # it cannot know yet
     context.unroute("**/api/v1/events/**")
     wait_phase(screen, "identified")
-    screen.screenshot(path=shots / "09-resynced.png")
+    screen.screenshot(path=shots / "10-resynced.png")
 
 
 def test_out_of_service_banner_when_the_reader_is_unplugged(pages: Any, shots: Path) -> None:
@@ -143,6 +145,6 @@ def test_out_of_service_banner_when_the_reader_is_unplugged(pages: Any, shots: P
     panel.click('tr[data-role="idcard"] .unplug')
     screen.wait_for_selector("#service:not([hidden])")
     assert screen.locator("#service").inner_text() == "本机暂停服务，请到人工通道"
-    screen.screenshot(path=shots / "10-out-of-service.png")
+    screen.screenshot(path=shots / "11-out-of-service.png")
     panel.click('tr[data-role="idcard"] .plug')
     screen.wait_for_selector("#service[hidden]", state="attached", timeout=8000)

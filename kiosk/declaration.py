@@ -1,0 +1,198 @@
+"""The declaration as the ledger records it: lines, totals in integer fen, and its recorded status."""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+
+def _check_int(name: str, value: object, *, minimum: int) -> int:
+    """Return ``value`` if it is a real int (never bool or float) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _check_text(name: str, value: object) -> str:
+    """Return ``value`` if it is a non-empty string."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Line:
+    """One scanned article: unit price in fen, or ``None`` when the goods are unknown."""
+
+    code: str
+    name: str | None
+    unit_price_fen: int | None
+    quantity: int
+
+    def __post_init__(self) -> None:
+        _check_text("code", self.code)
+        if self.name is not None and not isinstance(self.name, str):
+            raise ValueError(f"name must be a string or None, got {self.name!r}")
+        if self.unit_price_fen is not None:
+            _check_int("unit_price_fen", self.unit_price_fen, minimum=0)
+        _check_int("quantity", self.quantity, minimum=1)
+
+    @property
+    def known(self) -> bool:
+        """True when the catalog priced these goods."""
+        return self.unit_price_fen is not None
+
+    @property
+    def amount_fen(self) -> int:
+        """Line total in fen; 0 for unknown goods (they refer the declaration instead)."""
+        return 0 if self.unit_price_fen is None else self.unit_price_fen * self.quantity
+
+    def to_dict(self) -> dict[str, Any]:
+        """The line as a JSON-ready dict."""
+        return {
+            "code": self.code,
+            "name": self.name,
+            "unit_price_fen": self.unit_price_fen,
+            "quantity": self.quantity,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Line:
+        """Rebuild a line from ``to_dict`` output; ValueError on any missing or mistyped field."""
+        try:
+            return cls(
+                code=data["code"],
+                name=data["name"],
+                unit_price_fen=data["unit_price_fen"],
+                quantity=data["quantity"],
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"malformed line {data!r}: {exc}") from exc
+
+
+def lines_to_json(lines: Sequence[Line]) -> str:
+    """Serialise lines as a compact JSON array (the ledger's storage form)."""
+    return json.dumps([line.to_dict() for line in lines], ensure_ascii=False, separators=(",", ":"))
+
+
+def lines_from_json(text: str) -> tuple[Line, ...]:
+    """Parse ``lines_to_json`` output; ValueError if it is not a list of valid lines."""
+    data = json.loads(text)
+    if not isinstance(data, list):
+        raise ValueError("lines JSON must be an array")
+    return tuple(Line.from_dict(item) for item in data)
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """What one resident takes through one kiosk at one time: the unit the ledger holds and commits."""
+
+    id: str
+    kiosk_id: str
+    resident_key: str
+    masked_id: str
+    day: date
+    created_at: datetime
+    lines: tuple[Line, ...]
+    limit_fen: int
+    rule_version: str
+
+    def __post_init__(self) -> None:
+        for name in ("id", "kiosk_id", "resident_key", "masked_id", "rule_version"):
+            _check_text(name, getattr(self, name))
+        # datetime is a subclass of date; a datetime here would silently split one day into many keys.
+        if not isinstance(self.day, date) or isinstance(self.day, datetime):
+            raise ValueError(f"day must be a date, got {self.day!r}")
+        if not isinstance(self.created_at, datetime) or self.created_at.utcoffset() is None:
+            raise ValueError(f"created_at must be an aware datetime, got {self.created_at!r}")
+        if not isinstance(self.lines, tuple):
+            object.__setattr__(self, "lines", tuple(self.lines))
+        for line in self.lines:
+            if not isinstance(line, Line):
+                raise ValueError(f"lines must hold Line objects, got {line!r}")
+        _check_int("limit_fen", self.limit_fen, minimum=0)
+
+    @property
+    def total_fen(self) -> int:
+        """Sum of the line amounts in fen (unknown goods count 0)."""
+        return sum(line.amount_fen for line in self.lines)
+
+    def to_json(self) -> str:
+        """The whole declaration, lines included, as JSON (no raw ID number: only key and mask)."""
+        return json.dumps(
+            {
+                "id": self.id,
+                "kiosk_id": self.kiosk_id,
+                "resident_key": self.resident_key,
+                "masked_id": self.masked_id,
+                "day": self.day.isoformat(),
+                "created_at": self.created_at.isoformat(),
+                "lines": [line.to_dict() for line in self.lines],
+                "limit_fen": self.limit_fen,
+                "rule_version": self.rule_version,
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Declaration:
+        """Rebuild a declaration from ``to_json`` output; ValueError on any bad field."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("declaration JSON must be an object")
+        try:
+            return cls(
+                id=data["id"],
+                kiosk_id=data["kiosk_id"],
+                resident_key=data["resident_key"],
+                masked_id=data["masked_id"],
+                day=date.fromisoformat(data["day"]),
+                created_at=datetime.fromisoformat(data["created_at"]),
+                lines=tuple(Line.from_dict(item) for item in data["lines"]),
+                limit_fen=data["limit_fen"],
+                rule_version=data["rule_version"],
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"malformed declaration JSON: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class HoldResult:
+    """Outcome of a hold: used and remaining quota (fen) of that resident-day after the call."""
+
+    accepted: bool
+    used_fen: int
+    remaining_fen: int
+
+
+class Status(enum.Enum):
+    """Where a recorded declaration stands in hold -> commit / release / expiry, or referral."""
+
+    held = "held"
+    committed = "committed"
+    released = "released"
+    expired = "expired"
+    referred = "referred"
+
+
+#: Statuses no ledger call moves a declaration out of (an officer's void is a later, separate record).
+FINAL_STATES: frozenset[Status] = frozenset({Status.committed, Status.referred})
+
+
+@dataclass(frozen=True)
+class StoredDeclaration:
+    """A declaration as recorded: status, outcome reasons and the ledger's timestamps (aware UTC)."""
+
+    declaration: Declaration
+    status: Status
+    reasons: tuple[str, ...]
+    recorded_at: datetime
+    expires_at: datetime | None
+    resolved_at: datetime | None

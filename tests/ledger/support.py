@@ -1,0 +1,65 @@
+"""Helpers shared by the ledger tests: declarations to hold and the back-end-neutral overspend check."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import NamedTuple
+
+from kiosk.declaration import Declaration, Line, Status
+from kiosk.ledger import Ledger
+
+DAY = date(2026, 11, 25)
+LIMIT = 800_000
+TTL = 120.0
+MIGRATIONS = Path(__file__).resolve().parents[2] / "kiosk" / "ledger" / "migrations"
+
+
+class RawRow(NamedTuple):
+    """One declaration row read straight from the store, bypassing the ledger."""
+
+    id: str
+    resident_key: str
+    day: str
+    total_fen: int
+    limit_fen: int
+    status: str
+
+
+RawRows = Callable[[], list[RawRow]]
+
+
+def overspent(rows: list[RawRow]) -> dict[tuple[str, str], int]:
+    """Resident-days whose held+committed sum exceeds their (smallest) limit, with that sum."""
+    sums: dict[tuple[str, str], int] = defaultdict(int)
+    limits: dict[tuple[str, str], int] = {}
+    for row in rows:
+        if row.status in ("held", "committed"):
+            key = (row.resident_key, row.day)
+            sums[key] += row.total_fen
+            limits[key] = min(limits.get(key, row.limit_fen), row.limit_fen)
+    return {key: total for key, total in sums.items() if total > limits[key]}
+
+
+def decl(
+    decl_id: str,
+    amount: int,
+    *,
+    resident: str = "r1",
+    day: date = DAY,
+    limit: int = LIMIT,
+    kiosk: str = "k1",
+) -> Declaration:
+    """A declaration of ``amount`` fen in two lines, one of them unknown goods (worth 0)."""
+    lines = (Line("6901234567892", "茶叶 tea", amount, 1), Line("0000000000000", None, None, 2))
+    created = datetime(2026, 11, 25, 12, 0, tzinfo=timezone(timedelta(hours=8)))
+    return Declaration(decl_id, kiosk, resident, "6501**********123X", day, created, lines, limit, "2026-11")
+
+
+def status_of(ledger: Ledger, declaration_id: str) -> Status:
+    """The recorded status of a declaration that must exist."""
+    stored = ledger.get(declaration_id)
+    assert stored is not None, f"{declaration_id} is not recorded"
+    return stored.status
