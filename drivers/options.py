@@ -30,9 +30,10 @@ class Option:
             return f"expected {self.type.__name__}, got {type(value).__name__} {value!r}"
         if self.choices is not None and value not in self.choices:
             return f"{value!r} is not one of {', '.join(map(repr, self.choices))}"
-        if self.min is not None and value < self.min:
+        number: Any = value   # bounds apply to numbers only; the type check above guarantees it
+        if self.min is not None and number < self.min:
             return f"{value!r} is below the minimum {self.min!r}"
-        if self.max is not None and value > self.max:
+        if self.max is not None and number > self.max:
             return f"{value!r} is above the maximum {self.max!r}"
         return None
 

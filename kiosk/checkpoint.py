@@ -19,12 +19,12 @@ import logging
 import queue
 import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from drivers.base import CardFailed, CardRead, GatePulsed, IdCard, ScanRead
-from drivers.runner import HealthState
 
 from . import screen
 from .catalog import Catalog
@@ -32,7 +32,7 @@ from .clock import Clock
 from .config import SessionConfig
 from .declaration import Declaration, Line, Status
 from .errors import LedgerError
-from .events import (Cancel, Confirm, DeviceHealth, DeviceReading, EventBus, GateResult, RemoveLine, Touch)
+from .events import Cancel, Confirm, DeviceHealth, DeviceReading, EventBus, GateResult, RemoveLine, Touch
 from .gate import GateControl
 from .identity import mask_id, resident_key
 from .ledger import Ledger

@@ -11,10 +11,11 @@ secret comes from the environment (``KIOSK_SITE_SECRET``, an EnvironmentFile on 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
@@ -111,13 +112,14 @@ class _Table:
             return None if default is ... else default
         if choices is not None and value not in choices:
             self.problems.append(f"{self.key(name)}: {value!r} is not one of {', '.join(map(str, choices))}")
-        if minimum is not None and value < minimum:
+        number: Any = value   # bounds are only given for numeric keys
+        if minimum is not None and number < minimum:
             self.problems.append(f"{self.key(name)}: {value!r} is below the minimum {minimum}")
-        if maximum is not None and value > maximum:
+        if maximum is not None and number > maximum:
             self.problems.append(f"{self.key(name)}: {value!r} is above the maximum {maximum}")
         return value
 
-    def sub(self, name: str, required: bool = True) -> "_Table":
+    def sub(self, name: str, required: bool = True) -> _Table:
         """The sub-table ``name`` (an empty one, reported missing if required)."""
         self.seen.add(name)
         if name not in self.data and required:

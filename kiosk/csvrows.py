@@ -85,7 +85,7 @@ def read_rows(path: StrPath, columns: Sequence[str]) -> tuple[list[CsvRow], list
                 detail = f"missing column(s) {', '.join(absent)}" if absent else "too many fields"
                 problems.append((line, f"{len(fields)} fields, expected {len(names)} ({detail})"))
                 continue
-            rows.append(CsvRow(line, {n: f.strip() for n, f in zip(names, fields)}))
+            rows.append(CsvRow(line, {n: f.strip() for n, f in zip(names, fields, strict=False)}))
     except csv.Error as exc:
         raise DataError(source, [f"line {reader.line_num}: malformed CSV ({exc})"]) from exc
     if not rows and not problems:

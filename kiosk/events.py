@@ -12,13 +12,13 @@ from __future__ import annotations
 import collections
 import itertools
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from drivers.base import Reading
 from drivers.runner import Health
-
 
 # -- into the checkpoint -------------------------------------------------------------
 

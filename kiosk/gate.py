@@ -7,8 +7,9 @@ message on the checkpoint's inbox.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from .events import GateResult
 

@@ -33,7 +33,7 @@ def check_digit(first17: str) -> str:
     """The GB 11643 / ISO 7064 MOD 11-2 check character ('0'-'9' or 'X') for 17 digits."""
     if not _FIRST17.fullmatch(first17):
         raise ValueError("check_digit needs exactly 17 ASCII digits")
-    total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS))
+    total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True))
     return _CHECK_CHARS[total % 11]
 
 

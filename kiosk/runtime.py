@@ -9,9 +9,10 @@ passed in through constructors.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from drivers.base import Device, Reading
 from drivers.errors import DriverError

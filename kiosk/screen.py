@@ -37,9 +37,9 @@ def service_state(health: dict[str, str]) -> str:
     return "ok"
 
 
-def snapshot(cp: "Checkpoint", now: float) -> dict[str, Any]:
+def snapshot(cp: Checkpoint, now: float) -> dict[str, Any]:
     """Build the screen state from the checkpoint (called on the checkpoint thread)."""
-    from .checkpoint import SHOPPING, OUTCOMES
+    from .checkpoint import OUTCOMES, SHOPPING
 
     s = cp.session
     rules = cp.rules

@@ -41,7 +41,7 @@ class BackgroundServer:
         self.url = f"http://{host}:{self.port}"
         self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
 
-    def start(self) -> "BackgroundServer":
+    def start(self) -> BackgroundServer:
         """Start serving; returns self."""
         self._thread.start()
         return self

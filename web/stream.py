@@ -9,7 +9,8 @@ carries on, so the stream is allowed to drop events for a slow client.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from flask import Blueprint, Response, abort, current_app
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Protocol, runtime_checkable
 from urllib.parse import unquote
@@ -82,7 +82,7 @@ def as_utc(moment: datetime, name: str = "now") -> datetime:
     """Return ``moment`` in UTC; ValueError for a naive datetime (a caller bug, not a ledger fault)."""
     if not isinstance(moment, datetime) or moment.utcoffset() is None:
         raise ValueError(f"{name} must be an aware datetime, got {moment!r}")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def check_ttl(ttl_s: float) -> timedelta:

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from kiosk.declaration import (
@@ -58,7 +58,7 @@ def _ts(moment: datetime) -> str:
 
 def _parse_ts(text: str) -> datetime:
     """Inverse of ``_ts``."""
-    return datetime.fromisoformat(text).astimezone(timezone.utc)
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 def _parse_optional_ts(text: str | None) -> datetime | None:

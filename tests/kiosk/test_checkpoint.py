@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Callable
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from drivers.base import CardFailed, CardRead, CardType, IdCard, ScanRead
+from drivers.base import CardFailed, CardRead, IdCard, ScanRead
 from drivers.runner import Health, HealthState
 from kiosk.catalog import Catalog
 from kiosk.checkpoint import Checkpoint, Phase, Rules
@@ -17,7 +17,6 @@ from kiosk.clock import FakeClock
 from kiosk.config import SessionConfig
 from kiosk.declaration import Status
 from kiosk.demo_data import CATALOG_CSV, DEMO_CARDS, RESIDENTS_CSV
-from kiosk.errors import LedgerError
 from kiosk.events import Cancel, Confirm, DeviceHealth, DeviceReading, EventBus, GateResult, RemoveLine, Touch
 from kiosk.identity import resident_key
 from kiosk.ledger import open_ledger

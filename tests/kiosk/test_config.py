@@ -85,7 +85,8 @@ def test_every_problem_is_reported_at_once_with_its_key(tmp_path: Path) -> None:
                .replace("daily_limit_fen = 800000", 'daily_limit_fen = "8000"') \
                .replace("channel = 2", "channel = 9\nchanel = 1") \
                .replace('suffix = "crlf"', 'suffix = "semicolon"') \
-               .replace('[ledger]\nurl = "sqlite:///ledger.db"', '[ledger]\nurl = "sqlite:///ledger.db"\nhold_ttl_s = 1')
+               .replace('[ledger]\nurl = "sqlite:///ledger.db"',
+                        '[ledger]\nurl = "sqlite:///ledger.db"\nhold_ttl_s = 1')
     found = problems(tmp_path, text, env={})
     joined = "\n".join(found)
     for key in ("kiosk.colour: unknown key", "quota[0].daily_limit_fen: expected int",
@@ -98,9 +99,11 @@ def test_every_problem_is_reported_at_once_with_its_key(tmp_path: Path) -> None:
 @pytest.mark.parametrize("edit, expected", [
     (lambda t: t.replace('[devices.gate]\ndriver = "lcus"', '[devices.gate]\ndriver = "samv"'),
      "devices.gate.driver: 'samv' is a idcard driver, not a gate driver"),
-    (lambda t: t.replace('driver = "serial-scanner"', 'driver = "laser"'), "devices.scanner.driver: unknown driver 'laser'"),
+    (lambda t: t.replace('driver = "serial-scanner"', 'driver = "laser"'),
+     "devices.scanner.driver: unknown driver 'laser'"),
     (lambda t: t.replace('[kiosk]\nid = "baktu-03"\n', "[kiosk]\n"), "kiosk.id: missing"),
-    (lambda t: t.replace('site = "baktu"', 'site = "baktu"\ntimezone = "Mars/Olympus"'), "kiosk.timezone: unknown time zone"),
+    (lambda t: t.replace('site = "baktu"', 'site = "baktu"\ntimezone = "Mars/Olympus"'),
+     "kiosk.timezone: unknown time zone"),
     (lambda t: t.split("[devices.idcard]")[0], "devices: missing table"),
     (lambda t: t.replace("effective_from = 2027-01-01", "effective_from = 2020-01-01"), "quota: two rules share"),
     (lambda t: t + "\n[web]\nport = 70000\n", "web.port: 70000 is above the maximum 65535"),

@@ -66,7 +66,7 @@ def test_demo_card_outcome(demo: DemoCard, registry: Registry) -> None:
 def test_demo_cards_cover_the_brief() -> None:
     """Long-term card, a mix of nations, Tacheng-area numbers and Chinese-character names."""
     cards = [c.card for c in DEMO_CARDS]
-    assert any(c.valid_to is None and EXPECTED[d.key] is None for d, c in zip(DEMO_CARDS, cards))
+    assert any(c.valid_to is None and EXPECTED[d.key] is None for d, c in zip(DEMO_CARDS, cards, strict=True))
     assert {"01", "05", "17", "44"} <= {c.nation for c in cards}
     residents = [c for c in cards if c.card_type is CardType.RESIDENT]
     assert all(c.id_number[:4] == "6542" for c in residents)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,11 +16,11 @@ LIMIT = 800000
 @pytest.mark.parametrize(
     ("at", "day"),
     [
-        (datetime(2026, 11, 25, 15, 59, 59, tzinfo=timezone.utc), date(2026, 11, 25)),
-        (datetime(2026, 11, 25, 16, 0, 0, tzinfo=timezone.utc), date(2026, 11, 26)),
-        (datetime(2026, 11, 25, 15, 59, 59, 999999, tzinfo=timezone.utc), date(2026, 11, 25)),
-        (datetime(2026, 11, 24, 16, 0, 0, tzinfo=timezone.utc), date(2026, 11, 25)),
-        (datetime(2026, 12, 31, 16, 0, 0, tzinfo=timezone.utc), date(2027, 1, 1)),
+        (datetime(2026, 11, 25, 15, 59, 59, tzinfo=UTC), date(2026, 11, 25)),
+        (datetime(2026, 11, 25, 16, 0, 0, tzinfo=UTC), date(2026, 11, 26)),
+        (datetime(2026, 11, 25, 15, 59, 59, 999999, tzinfo=UTC), date(2026, 11, 25)),
+        (datetime(2026, 11, 24, 16, 0, 0, tzinfo=UTC), date(2026, 11, 25)),
+        (datetime(2026, 12, 31, 16, 0, 0, tzinfo=UTC), date(2027, 1, 1)),
         (datetime(2026, 11, 25, 23, 59, tzinfo=BEIJING), date(2026, 11, 25)),
         # Kazakhstan (UTC+5) evening is already the next day in Beijing.
         (datetime(2026, 11, 25, 21, 30, tzinfo=timezone(timedelta(hours=5))), date(2026, 11, 26)),

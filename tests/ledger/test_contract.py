@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,7 +18,6 @@ from kiosk.declaration import Declaration, HoldResult, Status
 from kiosk.errors import LedgerError
 from kiosk.ledger import GRACE, Ledger
 from tests.ledger.support import DAY, LIMIT, TTL, RawRow, RawRows, decl, overspent, status_of
-
 
 # --- hold: the quota rule --------------------------------------------------------------------------
 
@@ -264,7 +263,7 @@ def test_unswept_expired_hold_stops_counting_after_grace(ledger: Ledger, clock: 
 def test_naive_or_bad_arguments_are_rejected(ledger: Ledger) -> None:
     """Naive datetimes, a non-positive TTL and empty reasons are caller bugs: ValueError."""
     naive = datetime(2026, 11, 25, 4, 0)
-    aware = naive.replace(tzinfo=timezone.utc)
+    aware = naive.replace(tzinfo=UTC)
     with pytest.raises(ValueError, match="aware"):
         ledger.hold(decl("a", 1), now=naive, ttl_s=TTL)
     with pytest.raises(ValueError, match="aware"):

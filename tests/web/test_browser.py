@@ -5,8 +5,9 @@ with a screenshot of each screen saved under test-output/screens/."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import http.client
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from tests.web.conftest import wait_for
 from web.stream import format_event
