@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Protocol, Union
+from typing import Protocol
 
 
 class CardType(enum.Enum):
@@ -80,7 +80,7 @@ class GatePulsed:
     seconds: float
 
 
-Reading = Union[CardRead, CardRemoved, CardFailed, ScanRead, GatePulsed]
+Reading = CardRead | CardRemoved | CardFailed | ScanRead | GatePulsed
 
 
 class Device(Protocol):

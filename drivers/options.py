@@ -7,8 +7,9 @@ option and the expected form, so that the config loader can report every problem
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ in the kiosk: an ``idcard`` reader, a ``scanner`` or the ``gate``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .base import Device
 from .options import Option, parse_options

@@ -6,8 +6,10 @@ runner with ``call`` and run on the device's own thread between reads, so a driv
 never used from two threads at once.
 
 Health states: ``connecting`` (opening), ``connected``, ``error`` (open, but the last
-exchange failed; back to ``connected`` on the next good one) and ``disconnected``
-(lost or absent, retrying with capped exponential backoff).
+exchange failed; back to ``connected`` after the next clean read) and ``disconnected``
+(lost, absent or refusing to open, retrying with capped exponential backoff; the last
+error says why).  Only an open device takes commands: a command is never queued for a
+device that is not open, so a gate pulse can never fire late after a reconnect.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import enum
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from .base import Device, Reading
 from .errors import DeviceGone, DriverError
@@ -108,12 +111,13 @@ class DeviceRunner:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self._set_health(HealthState.DISCONNECTED, "stopped", self._health.reconnects)
         self._fail_pending(DeviceGone("runner stopped", device=self.device.name))
 
     def call(self, fn: Callable[[Any], T]) -> Future[T]:
         """Run ``fn(device)`` on the device thread; the future holds its result or error."""
         fut: Future[T] = Future()
-        if not self._health.usable:
+        if self._stop.is_set() or not self._health.usable:
             fut.set_exception(DeviceGone(self._health.last_error or "device not connected",
                                          device=self.device.name, url=self.device.url))
             return fut
@@ -135,24 +139,26 @@ class DeviceRunner:
         self._close()
 
     def _open(self) -> bool:
-        reconnects = self._health.reconnects + (1 if self._opened_once else 0)
-        self._set_health(HealthState.CONNECTING, self._health.last_error, reconnects)
+        self._set_health(HealthState.CONNECTING, self._health.last_error, self._health.reconnects)
         try:
             self.device.open()
         except DriverError as exc:
-            state = HealthState.DISCONNECTED if isinstance(exc, DeviceGone) else HealthState.ERROR
-            self._set_health(state, str(exc), self._health.reconnects)
+            self._set_health(HealthState.DISCONNECTED, str(exc), self._health.reconnects)
             self.device.close()
             return False
         except Exception as exc:  # a driver bug must not kill the thread
             log.exception("device %s: unexpected error on open", self.device.name)
-            self._set_health(HealthState.ERROR, f"{type(exc).__name__}: {exc}", self._health.reconnects)
+            self._set_health(HealthState.DISCONNECTED, f"{type(exc).__name__}: {exc}", self._health.reconnects)
             self.device.close()
             return False
+        # Commands asked for before this connection existed are stale: never run them late.
+        self._fail_pending(DeviceGone("device was not open when asked", device=self.device.name))
+        # count successful re-opens only, not the failed attempts while the device was away
+        reconnects = self._health.reconnects + (1 if self._opened_once else 0)
         if self._opened_once:
             log.info("device %s reconnected", self.device.name)
         self._opened_once = True
-        self._set_health(HealthState.CONNECTED, None, self._health.reconnects)
+        self._set_health(HealthState.CONNECTED, None, reconnects)
         return True
 
     def _serve(self) -> None:
@@ -172,7 +178,7 @@ class DeviceRunner:
                 self._set_health(HealthState.ERROR, f"{type(exc).__name__}: {exc}", self._health.reconnects)
                 self._stop.wait(self._poll_s)
                 continue
-            if self._health.state is HealthState.ERROR and reading is not None:
+            if self._health.state is HealthState.ERROR:   # a clean exchange: healthy again
                 self._set_health(HealthState.CONNECTED, self._health.last_error, self._health.reconnects)
             if reading is not None:
                 self._on_reading(self.device.name, reading, self._clock.now())

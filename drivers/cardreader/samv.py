@@ -35,12 +35,21 @@ from typing import ClassVar
 import serial
 
 from drivers.base import CardFailed, CardRead, CardRemoved, IdCard, Reading
-from drivers.errors import DeviceGone, DeviceTimeout, DriverError, OptionError, ProtocolError
+from drivers.errors import DeviceGone, DeviceTimeout, DriverError, ProtocolError
 from drivers.options import Option
+from drivers.serialport import open_port
 
 from .samv_frames import (
-    SW3_FIND_OK, SW3_NO_CARD, SW3_OK, BadFrame, CardDataError, Command, FrameReader, Response,
-    parse_read_base, sw3_status,
+    SW3_FIND_OK,
+    SW3_NO_CARD,
+    SW3_OK,
+    BadFrame,
+    CardDataError,
+    Command,
+    FrameReader,
+    Response,
+    parse_read_base,
+    sw3_status,
 )
 
 try:  # pyserial's posix backend lets termios.error (not an OSError) escape from tcflush
@@ -91,7 +100,7 @@ class SamvReader:
         self.baudrate = baudrate
         self.poll_interval_s = poll_interval_s
         self.reply_timeout_s = reply_timeout_s
-        self._port: serial.SerialBase | None = None
+        self._port: serial.Serial | None = None
         self._frames = FrameReader()
         self._presence = _Presence.EMPTY
         self._attempts = 0
@@ -103,14 +112,7 @@ class SamvReader:
         """Open the port and check that a SAM answers; DeviceGone if the port is absent."""
         if self._port is not None:
             return
-        try:
-            self._port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=_READ_SLICE_S)
-        except (ValueError, KeyError) as exc:
-            # ValueError: unknown scheme or option; KeyError: pyserial 3.5 protocol_loop formats
-            # its own "loop://[?logging={debug|...}]" message with str.format and trips on the braces
-            raise OptionError(f"url {self.url!r}: {exc}", device=self.name, url=self.url) from exc
-        except _PORT_ERRORS as exc:
-            raise self._gone(exc) from exc
+        self._port = open_port(self.name, self.url, baudrate=self.baudrate, timeout=_READ_SLICE_S)
         self._frames.reset()
         self._presence, self._attempts, self._next_poll = _Presence.EMPTY, 0, 0.0
         try:
@@ -249,7 +251,7 @@ class SamvReader:
         raise DeviceTimeout(f"{command.name}: no reply within {self.reply_timeout_s + extra_s:.2f} s",
                             device=self.name, url=self.url)
 
-    def _flush(self, port: serial.SerialBase) -> None:
+    def _flush(self, port: serial.Serial) -> None:
         try:
             port.reset_input_buffer()
         except _PORT_ERRORS as exc:

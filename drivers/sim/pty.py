@@ -42,7 +42,7 @@ class PtySimulator:
 
     # -- life cycle ---------------------------------------------------------------
 
-    def start(self) -> "PtySimulator":
+    def start(self) -> PtySimulator:
         """Plug the device in and start answering; returns self."""
         self.plug()
         self._stop.clear()
@@ -59,7 +59,7 @@ class PtySimulator:
         if self._own_dir:
             shutil.rmtree(self._dir, ignore_errors=True)
 
-    def __enter__(self) -> "PtySimulator":
+    def __enter__(self) -> PtySimulator:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -19,8 +19,19 @@ from dataclasses import dataclass
 
 from drivers.base import IdCard
 from drivers.cardreader.samv_frames import (
-    SW3_COMMAND_ERROR, SW3_FIND_OK, SW3_HOST_CHECKSUM, SW3_HOST_LENGTH, SW3_NO_CARD, SW3_OK,
-    SW3_READ_FAILED, SW3_SELECT_FAILED, BadFrame, Command, CommandFrame, CommandReader, FrameFault,
+    SW3_COMMAND_ERROR,
+    SW3_FIND_OK,
+    SW3_HOST_CHECKSUM,
+    SW3_HOST_LENGTH,
+    SW3_NO_CARD,
+    SW3_OK,
+    SW3_READ_FAILED,
+    SW3_SELECT_FAILED,
+    BadFrame,
+    Command,
+    CommandFrame,
+    CommandReader,
+    FrameFault,
     encode_text_block,
 )
 

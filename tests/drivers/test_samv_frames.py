@@ -16,8 +16,21 @@ import pytest
 
 from drivers.base import CardType, IdCard
 from drivers.cardreader.samv_frames import (
-    SW3_TABLE, BadFrame, CardDataError, Command, CommandFrame, CommandReader, FrameFault, FrameReader,
-    Response, build_command, encode_text_block, parse_read_base, parse_text_block, sw3_status, xor_checksum,
+    SW3_TABLE,
+    BadFrame,
+    CardDataError,
+    Command,
+    CommandFrame,
+    CommandReader,
+    FrameFault,
+    FrameReader,
+    Response,
+    build_command,
+    encode_text_block,
+    parse_read_base,
+    parse_text_block,
+    sw3_status,
+    xor_checksum,
 )
 from drivers.sim.samv import read_base_data, reply_frame
 
@@ -332,7 +345,7 @@ def test_encode_refuses_a_field_that_does_not_fit() -> None:
 def test_fixture_number_passes_gb11643() -> None:
     """The fixture number is valid by MOD 11-2 (computed here, independently of the kiosk)."""
     weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-    total = sum(int(d) * w for d, w in zip(ID_NUMBER[:17], weights))
+    total = sum(int(d) * w for d, w in zip(ID_NUMBER[:17], weights, strict=True))
     assert "10X98765432"[total % 11] == ID_NUMBER[17]
 
 

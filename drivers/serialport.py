@@ -1,0 +1,36 @@
+"""Opening a serial port for any driver: ``serial.serial_for_url`` plus one error mapping.
+
+Every serial-backed driver opens its port here, so device paths, ``spy://`` (wire trace),
+``socket://``, ``loop://`` and ``hwgrep://`` all work, and every driver reports a failed
+open the same way: ``OptionError`` for a malformed URL or setting, ``DeviceGone`` for a
+port that is absent or refuses (errno kept in ``code``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import serial
+
+from .errors import DeviceGone, OptionError
+
+PORT_ERRORS = (serial.SerialException, OSError)
+"""What pyserial raises when a port is lost or cannot be opened (SerialException is an OSError)."""
+
+
+def open_port(name: str, url: str, **settings: Any) -> serial.Serial:
+    """Open ``url`` with ``settings`` (baudrate, timeout, ...) through serial_for_url."""
+    try:
+        return serial.serial_for_url(url, **settings)
+    except (ValueError, KeyError) as exc:
+        # ValueError: unknown scheme or bad setting; KeyError: pyserial 3.5's loop:// formats
+        # its own "loop://[?logging={debug|...}]" message with str.format and trips on the braces
+        raise OptionError(f"bad port URL or settings {url!r}: {exc}", device=name, url=url) from exc
+    except PORT_ERRORS as exc:
+        raise gone(name, url, f"cannot open {url}", exc) from exc
+
+
+def gone(name: str, url: str, what: str, exc: BaseException) -> DeviceGone:
+    """A DeviceGone for ``exc``, keeping its errno."""
+    code = getattr(exc, "errno", None)
+    return DeviceGone(f"{what}: {exc}", device=name, url=url, code=code if isinstance(code, int) else None)
