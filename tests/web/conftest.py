@@ -20,7 +20,7 @@ def demo(tmp_path: Path) -> Iterator[tuple[Kiosk, SimPanel]]:
     """A started demo kiosk: simulators plugged in, runners and checkpoint running."""
     kiosk, panel, _folder = make_demo(tmp_path / "demo", result_s=2.0, pulse_s=1.0)
     kiosk.start()
-    wait_for(lambda: kiosk.checkpoint.snapshot()["service"] == "ok", "devices connected")
+    wait_for(lambda: kiosk.checkpoint.snapshot()["service"] == "ok", "devices connected", timeout=15)
     yield kiosk, panel
     kiosk.stop()
     panel.stop()
