@@ -8,14 +8,22 @@ port that is absent or refuses (errno kept in ``code``).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import serial
 
 from .errors import DeviceGone, OptionError
 
-PORT_ERRORS = (serial.SerialException, OSError)
-"""What pyserial raises when a port is lost or cannot be opened (SerialException is an OSError)."""
+log = logging.getLogger(__name__)
+
+try:  # pyserial's posix backend lets termios.error (not an OSError) escape from tcflush/tcdrain
+    from termios import error as _TermiosError
+except ImportError:  # pragma: no cover - Windows
+    _TermiosError = OSError  # type: ignore[misc, assignment]
+
+PORT_ERRORS: tuple[type[BaseException], ...] = (serial.SerialException, OSError, _TermiosError)
+"""What a lost or unopenable port raises (SerialException is an OSError; termios.error is not)."""
 
 
 def open_port(name: str, url: str, **settings: Any) -> serial.Serial:
@@ -34,3 +42,13 @@ def gone(name: str, url: str, what: str, exc: BaseException) -> DeviceGone:
     """A DeviceGone for ``exc``, keeping its errno."""
     code = getattr(exc, "errno", None)
     return DeviceGone(f"{what}: {exc}", device=name, url=url, code=code if isinstance(code, int) else None)
+
+
+def close_quietly(port: serial.Serial | None, name: str) -> None:
+    """Close ``port`` if there is one; a vanished port may fail to close, and is gone either way."""
+    if port is None:
+        return
+    try:
+        port.close()
+    except Exception:
+        log.debug("device %s: error closing its port ignored", name, exc_info=True)

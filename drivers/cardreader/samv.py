@@ -37,7 +37,7 @@ import serial
 from drivers.base import CardFailed, CardRead, CardRemoved, IdCard, Reading
 from drivers.errors import DeviceGone, DeviceTimeout, DriverError, ProtocolError
 from drivers.options import Option
-from drivers.serialport import open_port
+from drivers.serialport import PORT_ERRORS, close_quietly, gone, open_port
 
 from .samv_frames import (
     SW3_FIND_OK,
@@ -51,12 +51,6 @@ from .samv_frames import (
     parse_read_base,
     sw3_status,
 )
-
-try:  # pyserial's posix backend lets termios.error (not an OSError) escape from tcflush
-    import termios
-    _PORT_ERRORS: tuple[type[Exception], ...] = (serial.SerialException, OSError, termios.error)
-except ImportError:  # pragma: no cover - Windows
-    _PORT_ERRORS = (serial.SerialException, OSError)
 
 log = logging.getLogger(__name__)
 wire = logging.getLogger("kiosk.wire")
@@ -127,12 +121,7 @@ class SamvReader:
     def close(self) -> None:
         """Close the port; never raises."""
         port, self._port = self._port, None
-        if port is None:
-            return
-        try:
-            port.close()
-        except _PORT_ERRORS as exc:  # a vanished port may fail to close; it is gone either way
-            log.debug("device %s: error on close ignored: %s", self.name, exc)
+        close_quietly(port, self.name)
 
     def read(self, timeout: float) -> Reading | None:
         """Poll once (paced by poll_interval_s); a card read, a removal, a failure or None."""
@@ -224,7 +213,7 @@ class SamvReader:
         try:
             port.reset_input_buffer()       # a late reply to an earlier command must not pair with this one
             port.write(frame)
-        except _PORT_ERRORS as exc:
+        except PORT_ERRORS as exc:
             raise self._gone(exc) from exc
         self._frames.reset()
         wire.debug("%s TX %s", self.name, frame.hex(" "))
@@ -233,7 +222,7 @@ class SamvReader:
         while time.monotonic() < deadline:
             try:
                 data = port.read(port.in_waiting or 1)
-            except _PORT_ERRORS as exc:
+            except PORT_ERRORS as exc:
                 raise self._gone(exc) from exc
             for item in self._frames.feed(data) if data else ():
                 self._log_garbage(self._frames.discarded - discarded)
@@ -254,7 +243,7 @@ class SamvReader:
     def _flush(self, port: serial.Serial) -> None:
         try:
             port.reset_input_buffer()
-        except _PORT_ERRORS as exc:
+        except PORT_ERRORS as exc:
             raise self._gone(exc) from exc
         self._frames.reset()
 
@@ -271,7 +260,5 @@ class SamvReader:
         if count:
             wire.debug("%s RX skipped %d bytes before the preamble", self.name, count)
 
-    def _gone(self, exc: Exception) -> DeviceGone:
-        code = getattr(exc, "errno", None)
-        return DeviceGone(f"{self.url}: {exc}", device=self.name, url=self.url,
-                          code=code if isinstance(code, int) else None)
+    def _gone(self, exc: BaseException) -> DeviceGone:
+        return gone(self.name, self.url, self.url, exc)

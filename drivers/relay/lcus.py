@@ -28,19 +28,13 @@ import serial
 from ..base import GatePulsed
 from ..errors import DeviceGone, DriverError, OptionError
 from ..options import Option
-from ..serialport import open_port
+from ..serialport import PORT_ERRORS, close_quietly, gone, open_port
 from .lcus_frames import MAX_CHANNEL, MIN_CHANNEL, switch_frame
-
-try:  # pyserial's flush() is termios.tcdrain on POSIX, which raises termios.error, not OSError
-    from termios import error as _TermiosError
-except ImportError:  # pragma: no cover - Windows
-    _TermiosError = OSError  # type: ignore[misc, assignment]
 
 log = logging.getLogger(__name__)
 wire = logging.getLogger("kiosk.wire")
 
 BAUDRATE = 9600
-PORT_ERRORS: tuple[type[BaseException], ...] = (serial.SerialException, OSError, _TermiosError)
 
 
 class LcusRelay:
@@ -164,15 +158,10 @@ class LcusRelay:
 
     def _release_port(self) -> None:
         port, self._port = self._port, None
-        if port is None:
-            return
-        try:
-            port.close()
-        except Exception:  # closing a vanished port may fail; it is gone either way
-            log.debug("relay %s: error closing port", self.name, exc_info=True)
+        close_quietly(port, self.name)
 
     def _gone(self, what: str, exc: BaseException) -> DeviceGone:
-        return DeviceGone(f"{what}: {exc}", device=self.name, url=self.url, code=getattr(exc, "errno", None))
+        return gone(self.name, self.url, what, exc)
 
 
 def _check_settings(channel: int, channels: int, pulse_s: float, max_pulse_s: float) -> str | None:

@@ -25,7 +25,7 @@ from ..base import ScanRead
 from ..errors import DeviceGone, OptionError, ProtocolError
 from ..framing import LineFramer
 from ..options import Option
-from ..serialport import open_port
+from ..serialport import PORT_ERRORS, close_quietly, gone, open_port
 
 log = logging.getLogger(__name__)
 wire = logging.getLogger("kiosk.wire")
@@ -91,12 +91,7 @@ class SerialScanner:
     def close(self) -> None:
         """Close the port; never raises."""
         port, self._port = self._port, None
-        if port is None:
-            return
-        try:
-            port.close()
-        except Exception:  # closing a vanished port may fail; it is gone either way
-            log.debug("scanner %s: error closing port", self.name, exc_info=True)
+        close_quietly(port, self.name)
 
     def read(self, timeout: float) -> ScanRead | None:
         """Wait up to ``timeout`` s for one code; extra codes of a burst wait for the next calls."""
@@ -148,9 +143,8 @@ class SerialScanner:
                 waiting = port.in_waiting
                 if waiting:
                     data += port.read(waiting)
-        except (serial.SerialException, OSError) as exc:
-            raise DeviceGone(f"scanner port lost: {exc}", device=self.name, url=self.url,
-                             code=getattr(exc, "errno", None)) from exc
+        except PORT_ERRORS as exc:
+            raise gone(self.name, self.url, "scanner port lost", exc) from exc
         if data and wire.isEnabledFor(logging.DEBUG):
             wire.debug("%s < %s", self.name, data.hex(" "))
         return data
