@@ -1,8 +1,9 @@
 """Every stable refusal / referral reason key the kiosk uses, with a plain English sentence.
 
-The sentences are for logs, the audit trail and the officer console.  Resident-facing wording
-lives in ``web/`` templates and gettext catalogs, keyed by the same strings.  Add a key here
-before any module returns it; ``tests/kiosk/test_reasons.py`` checks the domain modules against it.
+The sentences are for logs, the audit trail and the officer console.  Resident-facing wording,
+in every screen language, lives in ``web/static/i18n.js`` under the same keys
+(``tests/web/test_i18n.py`` keeps the two in step).  Add a key here before any module returns
+it; ``tests/kiosk/test_reasons.py`` checks the domain modules against it.
 """
 
 from __future__ import annotations
@@ -37,4 +38,7 @@ REASONS: dict[str, str] = {
     "hold_expired": "The quota held for this declaration expired before it was confirmed.",
     "session_timeout": "The session was reset after a period without activity.",
     "cancelled": "The resident cancelled the declaration.",
+    # notices on the resident screen (kiosk.checkpoint)
+    "identify_first": "A barcode was scanned before any ID card was read.",
+    "session_in_progress": "Another card was placed while a declaration was open.",
 }

@@ -37,7 +37,7 @@ class BackgroundServer:
 
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, threads: int = 8) -> None:
         self._server = _make_server(app, host, port, threads)
-        self.port: int = self._server.effective_port
+        self.port = int(self._server.effective_port)
         self.url = f"http://{host}:{self.port}"
         self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
 
@@ -66,7 +66,7 @@ def run(kiosk: Any, *, host: str, port: int, threads: int, sim: Any = None) -> N
     signal.signal(signal.SIGTERM, terminate)
     signal.signal(signal.SIGINT, terminate)
     kiosk.start()
-    log.info("kiosk serving on http://%s:%d/", host, server.effective_port)
+    log.info("kiosk serving on http://%s:%s/", host, server.effective_port)
     try:
         server.run()
     finally:

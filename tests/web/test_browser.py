@@ -19,6 +19,14 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--disable-default-apps", "--disable-extensions",
     "--disable-quic", "--no-first-run", "--no-default-browser-check",
 ]
+LRI, PDI = "\u2066", "\u2069"     # the page isolates amounts so they read left-to-right in Uyghur too
+
+
+def yuan(text: str) -> str:
+    """An amount as the page shows it."""
+    return LRI + text + PDI
+
+
 FLOUR, OIL, CARPET, UNKNOWN = "4870204100013", "4607001200031", "4870204100099", "4879999000119"
 
 
@@ -67,7 +75,7 @@ def test_card_to_gate_in_chromium(pages: Any, shots: Path, demo: Any) -> None:
     screen.screenshot(path=shots / "01-idle.png")
     panel.click('[data-card="eligible"]')
     wait_phase(screen, "identified")
-    assert screen.locator("#remaining").inner_text() == "¥8,000.00"
+    assert screen.locator("#remaining").inner_text() == yuan("¥8,000.00")
     assert screen.locator("#who-name").inner_text() == "韩*芸"
     screen.screenshot(path=shots / "02-identified.png")
     panel.click(f'[data-code="{FLOUR}"]')
@@ -75,18 +83,23 @@ def test_card_to_gate_in_chromium(pages: Any, shots: Path, demo: Any) -> None:
     panel.click(f'[data-code="{FLOUR}"]')
     panel.click(f'[data-code="{OIL}"]')
     screen.wait_for_function("document.querySelectorAll('#basket tbody tr').length === 2 && "
-                             "document.querySelector('#total').textContent === '¥261.00'")
+                             f"document.querySelector('#total').textContent === '{yuan('¥261.00')}'")
     assert "小麦面粉" in screen.locator("#basket tbody tr").first.inner_text()
     screen.screenshot(path=shots / "03-scanning.png")
     screen.click('[data-lang="en"]')
     assert screen.locator("#confirm").inner_text() == "Declare and go"
     assert "Wheat flour" in screen.locator("#basket tbody tr").first.inner_text()
     screen.screenshot(path=shots / "04-scanning-en.png")
+    screen.click('[data-lang="ug"]')
+    assert screen.evaluate("document.documentElement.dir") == "rtl"
+    assert screen.locator("#total").inner_text() == yuan("¥261.00")        # amounts stay left-to-right
+    screen.screenshot(path=shots / "04-scanning-ug.png")
+    screen.click('[data-lang="en"]')
     screen.click("#confirm")
     wait_phase(screen, "approved")                      # during the 1 s relay pulse
     screen.screenshot(path=shots / "05-approved.png")
     wait_phase(screen, "gate")
-    assert screen.locator("#gate-remaining").inner_text() == "¥7,739.00"
+    assert screen.locator("#gate-remaining").inner_text() == yuan("¥7,739.00")
     screen.screenshot(path=shots / "06-gate.png")
     _kiosk, sim = demo
     assert len(sim.gate.on_periods(1)) == 1
@@ -112,7 +125,7 @@ def test_refusals_show_plain_reasons(pages: Any, shots: Path) -> None:
     screen.wait_for_function("document.querySelectorAll('#basket tbody tr').length === 0")
     for _ in range(3):
         panel.click(f'[data-code="{CARPET}"]')
-    screen.wait_for_function("document.querySelector('#total').textContent === '¥9,600.00'")
+    screen.wait_for_function(f"document.querySelector('#total').textContent === '{yuan('¥9,600.00')}'")
     assert not screen.locator("#over").is_hidden()
     screen.click("#confirm")
     wait_phase(screen, "referred")

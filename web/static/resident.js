@@ -19,7 +19,8 @@
     const sign = fen < 0 ? "-" : "";
     const abs = Math.abs(fen);
     const yuan = Math.floor(abs / 100).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-    return sign + "¥" + yuan + "." + String(abs % 100).padStart(2, "0");
+    // Isolated left-to-right (LRI … PDI), so "¥8,000.00" keeps its order inside Uyghur text.
+    return "\u2066" + sign + "¥" + yuan + "." + String(abs % 100).padStart(2, "0") + "\u2069";
   };
   const itemName = (line) => line.known
     ? (line.names[lang] || line.names.zh || line.names.en || line.code)
