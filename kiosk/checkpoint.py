@@ -116,6 +116,7 @@ class Checkpoint:
         self._stop = threading.Event()
         self.last_tick = clock.monotonic()
         self._next_expiry = self.last_tick
+        self._tick_hooks: list[Callable[[], None]] = []
         self._snapshot: dict[str, Any] = {}
         self._publish()
 
@@ -191,10 +192,17 @@ class Checkpoint:
             raise TypeError(f"unknown message {type(message).__name__}")
         self._publish()
 
+    def add_tick_hook(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` on the loop thread after every tick (the systemd watchdog feeds from here,
+        so a hung decision loop stops the pings and gets restarted)."""
+        self._tick_hooks.append(hook)
+
     def tick(self) -> None:
         """Fire due timers; called by the loop about ten times a second."""
         now = self.clock.monotonic()
         self.last_tick = now
+        for hook in self._tick_hooks:
+            hook()
         changed = False
         if self._notice_until is not None and now >= self._notice_until:
             self.notice, self._notice_until = None, None

@@ -361,3 +361,12 @@ def test_tick_expires_stale_holds(cp: Checkpoint, ledger, clock: FakeClock) -> N
     clock.advance(30)
     cp.tick()
     assert ledger.get("dead-kiosk-1").status is Status.expired
+
+
+def test_tick_hooks_run_on_every_tick(cp: Checkpoint) -> None:
+    """Hooks (the systemd watchdog) run once per tick, from the tick itself."""
+    calls: list[float] = []
+    cp.add_tick_hook(lambda: calls.append(cp.last_tick))
+    cp.tick()
+    cp.tick()
+    assert len(calls) == 2
