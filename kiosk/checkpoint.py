@@ -157,7 +157,10 @@ class Checkpoint:
                     if fut is not None:
                         fut.set_exception(exc)
                         fut = None
-            self.tick()
+            try:
+                self.tick()
+            except Exception:  # a failing timer must not stop the kiosk either
+                log.exception("checkpoint tick failed")
             if fut is not None:
                 fut.set_result(self._snapshot)
 
