@@ -13,11 +13,13 @@ from typing import Protocol
 
 
 class CardType(enum.Enum):
-    """Which document the ID-card reader found (text byte 248 of the SAM-V block)."""
+    """Which document was read: SAM-V text byte 248, or an ICAO 9303 document code."""
 
     RESIDENT = "resident"          # PRC resident identity card
     PERMIT_HMT = "permit_hmt"      # Hong Kong / Macau / Taiwan residence permit ('J')
     FOREIGN_PR = "foreign_pr"      # foreigner permanent residence card ('I')
+    PASSPORT = "passport"          # ICAO 9303 passport (MRZ TD3, document code P), read over PC/SC
+    FOREIGN_ID = "foreign_id"      # ICAO 9303 ID card (MRZ TD1/TD2, code I/A/C), e.g. a Kazakh ID card
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,10 @@ class IdCard:
 
     ``valid_to`` is None for a card valid long-term (长期).  The photo stays in memory
     only: it is excluded from repr so that it never reaches a log line.
+
+    An ICAO document (passport, foreign ID card) fills the same fields from its MRZ and
+    the trailing document fields: ``valid_from`` is ``date.min`` (an MRZ has no issue date),
+    ``id_number`` is the document number and ``authority`` the issuing state.
     """
 
     card_type: CardType
@@ -39,6 +45,17 @@ class IdCard:
     valid_from: date
     valid_to: date | None
     photo: bytes = field(default=b"", repr=False, compare=False)
+    # ICAO 9303 documents only (drivers.cardreader.emrtd); empty for a SAM-V card
+    document_number: str = ""
+    nationality: str = ""          # ICAO 3-letter code, e.g. KAZ
+    expiry_date: date | None = None
+    mrz: str = field(default="", repr=False)   # the MRZ lines joined by newlines, as read from DG1
+    # SAM-V cards other than the resident card (drivers.cardreader.samv_text); an 'I' card also
+    # sets ``nationality`` above (GB/T 2659-2000, the ISO 3166 alpha-3 code ICAO uses too)
+    name_zh: str = ""              # Chinese name on a foreigner permanent residence card ('I')
+    pass_number: str = ""          # HK/Macau/Taiwan travel pass number on a 'J' permit
+    issue_count: str = ""          # times the 'J' permit was issued, as printed, e.g. "01"
+    card_version: str = ""         # card version of an 'I' card, as printed, e.g. "01"
 
     def __repr__(self) -> str:  # never print the personal fields
         return f"IdCard(card_type={self.card_type.value}, id_number=****)"
@@ -60,8 +77,16 @@ class CardRemoved:
 class CardFailed:
     """A card is on the reader but could not be read; ``reason`` is a stable key."""
 
-    reason: str            # card_unreadable | card_removed_early | card_type_unknown
+    reason: str            # card_unreadable | card_removed_early | card_type_unknown | card_type_unverified,
+                           # and for ICAO documents mrz_required | access_denied | document_mismatch
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class BadgeRead:
+    """An officer badge was presented; ``uid`` is its contactless UID (kept out of repr)."""
+
+    uid: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -80,7 +105,7 @@ class GatePulsed:
     seconds: float
 
 
-Reading = CardRead | CardRemoved | CardFailed | ScanRead | GatePulsed
+Reading = CardRead | CardRemoved | CardFailed | BadgeRead | ScanRead | GatePulsed
 
 
 class Device(Protocol):

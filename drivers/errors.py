@@ -37,3 +37,11 @@ class ProtocolError(DriverError):
 
 class OptionError(DriverError):
     """A device option in the configuration is unknown or out of range."""
+
+
+class RelayStuck(DriverError):
+    """A relay's read-back state disagrees with what was commanded (did not energise, or stays on)."""
+
+
+class PrinterFault(DriverError):
+    """The printer is there but cannot print now (paper out, cover open, offline)."""

@@ -2,7 +2,7 @@
 
 Every driver class takes ``(name, url, **options)`` and declares its options in a class
 attribute ``OPTIONS`` (see drivers.options).  The kind says which role a driver can fill
-in the kiosk: an ``idcard`` reader, a ``scanner`` or the ``gate``.
+in the kiosk: an ``idcard`` reader, a ``scanner``, the ``gate``, or the officers' ``badge`` reader.
 """
 
 from __future__ import annotations
@@ -20,14 +20,49 @@ def _samv() -> type:
     return SamvReader
 
 
+def _emrtd() -> type:
+    from .cardreader.emrtd import EmrtdReader
+    return EmrtdReader
+
+
+def _badge() -> type:
+    from .cardreader.badge import BadgeReader
+    return BadgeReader
+
+
 def _serial_scanner() -> type:
     from .scanner.serial_line import SerialScanner
     return SerialScanner
 
 
+def _hid_scanner() -> type:
+    from .scanner.hid import HidScanner
+    return HidScanner
+
+
+def _camera() -> type:
+    from .scanner.camera import CameraScanner
+    return CameraScanner
+
+
 def _lcus() -> type:
     from .relay.lcus import LcusRelay
     return LcusRelay
+
+
+def _modbus() -> type:
+    from .relay.modbus import ModbusRelay
+    return ModbusRelay
+
+
+def _turnstile_line() -> type:
+    from .passage.serial_line import TurnstileLine
+    return TurnstileLine
+
+
+def _escpos() -> type:
+    from .printer.escpos import SlipPrinter
+    return SlipPrinter
 
 
 @dataclass(frozen=True)
@@ -45,8 +80,15 @@ class DriverEntry:
 
 DRIVERS: dict[str, DriverEntry] = {
     "samv": DriverEntry("idcard", _samv),
+    "emrtd": DriverEntry("idcard", _emrtd),
+    "badge": DriverEntry("badge", _badge),
     "serial-scanner": DriverEntry("scanner", _serial_scanner),
+    "hid-scanner": DriverEntry("scanner", _hid_scanner),
+    "camera": DriverEntry("scanner", _camera),
     "lcus": DriverEntry("gate", _lcus),
+    "modbus": DriverEntry("gate", _modbus),
+    "turnstile-line": DriverEntry("passage", _turnstile_line),
+    "escpos": DriverEntry("printer", _escpos),
 }
 
 

@@ -5,7 +5,8 @@ readings, device health, screen commands, gate results) and is handled on one th
 so a card tap, a confirm and a gate result can never race.  Phases::
 
     idle ─card ok→ identified ─scan→ scanning ─confirm→ confirming ─┬→ approved ─pulse ok→ gate ─→ idle
-      └─card refused→ rejected ─→ idle                              └→ referred ─→ idle
+      ├─card refused→ rejected ─→ idle                              └→ referred ─→ idle
+      └─visitor's passport (identified, no resident quota)→ referred ─→ idle
 
 Time comes from the injected clock; ``tick`` fires the timers (idle warning, reset,
 outcome screens).  Tests call ``handle`` and ``tick`` directly; ``start`` runs them on a
@@ -37,7 +38,7 @@ from .gate import GateControl
 from .identity import mask_id, resident_key
 from .ledger import Ledger
 from .policy import Decision, QuotaRule, decide, rule_for, trade_day
-from .residents import Registry, check_eligibility
+from .residents import REFERRAL_REASONS, Registry, check_eligibility
 
 log = logging.getLogger(__name__)
 
@@ -149,20 +150,31 @@ class Checkpoint:
                 message, fut = self._inbox.get(timeout=0.1)
             except queue.Empty:
                 message, fut = None, None
-            if message is not None:
-                try:
-                    self.handle(message)
-                except Exception as exc:  # one bad message must not stop the kiosk
-                    log.exception("checkpoint failed on %s", type(message).__name__)
-                    if fut is not None:
-                        fut.set_exception(exc)
-                        fut = None
+            self._process(message, fut)
+        # Drain what arrived before the stop: the devices were stopped first, so a gate result
+        # for a resident already through the turnstile is committed, not left to expire.
+        while True:
             try:
-                self.tick()
-            except Exception:  # a failing timer must not stop the kiosk either
-                log.exception("checkpoint tick failed")
-            if fut is not None:
-                fut.set_result(self._snapshot)
+                message, fut = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            self._process(message, fut)
+
+    def _process(self, message: Any, fut: Future[dict[str, Any]] | None) -> None:
+        if message is not None:
+            try:
+                self.handle(message)
+            except Exception as exc:  # one bad message must not stop the kiosk
+                log.exception("checkpoint failed on %s", type(message).__name__)
+                if fut is not None:
+                    fut.set_exception(exc)
+                    fut = None
+        try:
+            self.tick()
+        except Exception:  # a failing timer must not stop the kiosk either
+            log.exception("checkpoint tick failed")
+        if fut is not None:
+            fut.set_result(self._snapshot)
 
     def idle_seconds(self, now: float) -> float:
         """Seconds since the resident last did anything."""
@@ -271,8 +283,11 @@ class Checkpoint:
         refusal = check_eligibility(card, self.rules.registry, day)
         masked = mask_id(card.id_number)
         if refusal is not None:
-            log.info("identity refused kiosk=%s reason=%s", self.rules.kiosk_id, refusal)
-            self._enter(Phase.REJECTED, (refusal,))
+            # a foreign visitor is identified but has no quota: the officer takes over (issue #3)
+            referred = refusal in REFERRAL_REASONS
+            log.info("identity %s kiosk=%s reason=%s", "referred" if referred else "refused",
+                     self.rules.kiosk_id, refusal)
+            self._enter(Phase.REFERRED if referred else Phase.REJECTED, (refusal,))
             return
         key = resident_key(card.id_number, self.rules.site_secret)
         rule = rule_for(self.rules.quota, day)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 REASONS: dict[str, str] = {
     # identity and eligibility (kiosk.identity, kiosk.residents.check_eligibility), in check order
+    "visitor_no_quota": "A foreign visitor's passport or ID card carries no border-resident quota; "
+                        "the officer handles the declaration.",
     "card_type_not_accepted": "This kind of card cannot use the border-resident duty-free quota.",
     "id_format": "The ID number on the card is not 17 digits followed by a digit or X.",
     "id_checksum": "The check digit of the ID number is wrong.",
@@ -34,10 +36,16 @@ REASONS: dict[str, str] = {
     "card_unreadable": "The ID card could not be read.",
     "card_removed_early": "The ID card was removed before it had been read completely.",
     "card_type_unknown": "The card reader found a card of an unknown type.",
+    "card_type_unverified": "The card is a 2023 foreigner permanent residence card, whose data layout "
+                            "is not verified yet.",
     # session
     "hold_expired": "The quota held for this declaration expired before it was confirmed.",
     "session_timeout": "The session was reset after a period without activity.",
     "cancelled": "The resident cancelled the declaration.",
+    # passports and ID cards with a chip (drivers.cardreader.emrtd)
+    "mrz_required": "The document's machine-readable zone must be entered before its chip can be read.",
+    "access_denied": "The document's chip refused Basic Access Control: the MRZ used does not match it.",
+    "document_mismatch": "The MRZ read from the chip (DG1) differs from the one used to open it.",
     # notices on the resident screen (kiosk.checkpoint)
     "identify_first": "A barcode was scanned before any ID card was read.",
     "session_in_progress": "Another card was placed while a declaration was open.",

@@ -8,12 +8,16 @@ packages=(
   libzbar0          # pyzbar's decoder
   libpcsclite-dev   # pyscard builds against winscard.h
   pcscd             # PC/SC daemon (ID badges and passports)
+  vsmartcard-vpcd   # virtual PC/SC reader driver: the tests' passports and badges are Python cards on it
   socat             # handy serial stand-ins for technicians
+  postgresql-15     # the ledger tests and make bench start throwaway port-ledger clusters (never the stock one)
   chromium          # the kiosk browser, and the browser tests
   fonts-wqy-microhei  # Chinese glyphs on the screen and in screenshots
   fonts-dejavu-core
   tzdata
   gcc
+  libc6-dev         # C headers for what pip compiles (pyscard, evdev); gcc alone only recommends them
+  linux-libc-dev    # <linux/input.h>: evdev builds its key-code tables from it
 )
 # A Python without its headers or venv module needs Debian's packages for them.
 if ! "$PYTHON" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then

@@ -1,84 +1,29 @@
-"""Table tests for the pure SAM-V framing and text decoding (PROTOCOLS.md §1.2-1.7).
+"""Table tests for the pure SAM-V framing (PROTOCOLS.md §1.2-1.4): commands, SW3, resync.
 
 Expected bytes are written out by hand from the published vectors, never computed with
-the code under test.  The person on the fixture cards is fictional; 654201199001010036 is
-the synthetic GB 11643-valid Tacheng number of PROTOCOLS.md §1.7.
+the code under test.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import date
-from functools import reduce
-from operator import xor
-
 import pytest
 
-from drivers.base import CardType, IdCard
 from drivers.cardreader.samv_frames import (
     SW3_TABLE,
     BadFrame,
-    CardDataError,
     Command,
     CommandFrame,
     CommandReader,
     FrameFault,
     FrameReader,
     Response,
+    SamvStatusError,
     build_command,
-    encode_text_block,
-    parse_read_base,
-    parse_text_block,
     sw3_status,
     xor_checksum,
 )
-from drivers.sim.samv import read_base_data, reply_frame
-
-ID_NUMBER = "654201199001010036"
-
-
-def h(text: str) -> bytes:
-    """Bytes from spaced hex as PROTOCOLS.md prints them."""
-    return bytes.fromhex(text)
-
-
-def ucs(text: str, size: int) -> bytes:
-    """A UCS-2LE field of ``size`` bytes padded with spaces, as the card stores it."""
-    raw = text.encode("utf-16-le")
-    assert len(raw) <= size
-    return raw + b"\x20\x00" * ((size - len(raw)) // 2)
-
-
-def resident_block(valid_to: str = "20300101", flag: bytes = b"\x20\x00", birth: str = "19900101") -> bytes:
-    """A resident text block laid out by the offsets of PROTOCOLS.md §1.5, field by field."""
-    block = (ucs("叶尔兰·测试", 30) + ucs("1", 2) + ucs("17", 4) + ucs(birth, 16)
-             + ucs("新疆塔城市测试路1号", 70) + ucs(ID_NUMBER, 36) + ucs("塔城市公安局", 30)
-             + ucs("20100101", 16) + ucs(valid_to, 16) + ucs("", 28) + flag + ucs("", 6))
-    assert len(block) == 256
-    return block
-
-
-def permit_block() -> bytes:
-    """A 'J' permit: resident layout, nation reserved, pass number + issue count, flag 'J'."""
-    block = (ucs("测试者", 30) + ucs("2", 2) + ucs("", 4) + ucs("19850615", 16) + ucs("香港测试道1号", 70)
-             + ucs("810000198506150027", 36) + ucs("测试公安局", 30) + ucs("20200101", 16)
-             + ucs("20250101", 16) + ucs("H12345678", 18) + ucs("01", 4) + ucs("", 6) + b"J\x00" + ucs("", 6))
-    assert len(block) == 256
-    return block
-
-
-def foreign_block() -> bytes:
-    """An 'I' card: the foreigner layout of PROTOCOLS.md §1.5, which differs from the resident one."""
-    block = (ucs("TESTOV ARMAN", 120) + ucs("1", 2) + ucs("KAZ654201900101", 30) + ucs("KAZ", 6)
-             + ucs("阿尔曼", 30) + ucs("20200101", 16) + ucs("20300101", 16) + ucs("19900101", 16)
-             + ucs("01", 4) + ucs("6542", 8) + b"I\x00" + ucs("", 6))
-    assert len(block) == 256
-    return block
-
-
-RESIDENT = IdCard(CardType.RESIDENT, "叶尔兰·测试", "1", "17", date(1990, 1, 1), "新疆塔城市测试路1号",
-                  ID_NUMBER, "塔城市公安局", date(2010, 1, 1), date(2030, 1, 1))
-
+from drivers.sim.samv import reply_frame
+from tests.drivers.samv_blocks import h, read_base_frame, resident_block
 
 # ---- commands ---------------------------------------------------------------------------
 
@@ -252,137 +197,9 @@ def test_command_reader_parses_host_frames() -> None:
     assert isinstance(out[1], BadFrame) and out[1].fault is FrameFault.CHECKSUM
 
 
-# ---- text block ---------------------------------------------------------------------------
-
-def test_resident_block_decodes() -> None:
-    """Every field of the resident layout lands in IdCard, padding stripped."""
-    assert resident_block()[122:126] == b"6\x005\x00"       # the ID number starts at byte 122
-    card = parse_text_block(resident_block())
-    assert card == RESIDENT
-    assert (card.name, card.address, card.authority, card.nation) == (
-        "叶尔兰·测试", "新疆塔城市测试路1号", "塔城市公安局", "17")
-
-
-def test_resident_flag_may_be_zero() -> None:
-    """Byte 248 = 0x00 is a resident card too."""
-    assert parse_text_block(resident_block(flag=b"\x00\x00")).card_type is CardType.RESIDENT
-
-
-def test_long_term_valid_to_is_none() -> None:
-    """长期 padded with spaces means no end date."""
-    assert parse_text_block(resident_block(valid_to="长期")).valid_to is None
-
-
-def test_permit_has_no_nation() -> None:
-    """A 'J' permit decodes with the resident offsets and an empty nation."""
-    card = parse_text_block(permit_block())
-    assert (card.card_type, card.nation, card.id_number, card.gender) == (
-        CardType.PERMIT_HMT, "", "810000198506150027", "2")
-    assert card.valid_to == date(2025, 1, 1)
-
-
-def test_permit_ignores_the_reserved_nation_bytes() -> None:
-    """Whatever sits in a permit's reserved bytes 32-35, nation stays empty."""
-    block = permit_block()
-    block = block[:32] + ucs("01", 4) + block[36:]
-    assert parse_text_block(block).nation == ""
-
-
-def test_foreign_card_uses_its_own_layout() -> None:
-    """An 'I' card: English name, PR number at 122, birth date at 220."""
-    card = parse_text_block(foreign_block())
-    assert card == IdCard(CardType.FOREIGN_PR, "TESTOV ARMAN", "1", "", date(1990, 1, 1), "",
-                          "KAZ654201900101", "6542", date(2020, 1, 1), date(2030, 1, 1))
-
-
-@pytest.mark.parametrize("flag", [b"Y\x00", b"Z\x00", b"\x01\x00"])
-def test_unknown_card_type_is_refused_with_its_reason_key(flag: bytes) -> None:
-    """A flag other than ' ', 0, 'J', 'I' (e.g. the unpublished 2023 'Y') is card_type_unknown."""
-    with pytest.raises(CardDataError) as info:
-        parse_text_block(resident_block(flag=flag))
-    assert info.value.reason == "card_type_unknown"
-    assert f"0x{flag[0]:02X}" in str(info.value)
-
-
-@pytest.mark.parametrize("birth", ["19901301", "19900230", "1990010A", "１９９００１０１", "1990011"])
-def test_bad_dates_are_refused_without_echoing_them(birth: str) -> None:
-    """Impossible or non-ASCII-digit dates are card_unreadable; the message names the field only."""
-    with pytest.raises(CardDataError) as info:
-        parse_text_block(resident_block(birth=birth))
-    assert info.value.reason == "card_unreadable"
-    assert "birth_date" in str(info.value) and birth not in str(info.value)
-
-
-def test_wrong_block_length_and_broken_ucs2_are_unreadable() -> None:
-    """A short block or a lone surrogate is card_unreadable, not a crash."""
-    for block in (resident_block()[:255], b"\x00\xD8" + resident_block()[2:]):
-        with pytest.raises(CardDataError) as info:
-            parse_text_block(block)
-        assert info.value.reason == "card_unreadable"
-
-
-@pytest.mark.parametrize(("card", "extra", "expected"), [
-    (RESIDENT, {}, resident_block()),
-    (replace(RESIDENT, valid_to=None), {}, resident_block(valid_to="长期")),
-    (IdCard(CardType.PERMIT_HMT, "测试者", "2", "", date(1985, 6, 15), "香港测试道1号", "810000198506150027",
-            "测试公安局", date(2020, 1, 1), date(2025, 1, 1)),
-     {"pass_number": "H12345678", "issue_count": "01"}, permit_block()),
-    (IdCard(CardType.FOREIGN_PR, "TESTOV ARMAN", "1", "", date(1990, 1, 1), "", "KAZ654201900101", "6542",
-            date(2020, 1, 1), date(2030, 1, 1)),
-     {"nationality": "KAZ", "name_cn": "阿尔曼", "version": "01"}, foreign_block()),
-])
-def test_encode_text_block_is_byte_exact(card: IdCard, extra: dict[str, str], expected: bytes) -> None:
-    """The simulator's encoder writes the same bytes as the hand-built blocks."""
-    assert encode_text_block(card, **extra) == expected
-
-
-def test_encode_refuses_a_field_that_does_not_fit() -> None:
-    """A 16-character name overflows the 30-byte field."""
-    with pytest.raises(ValueError):
-        encode_text_block(replace(RESIDENT, name="名" * 16))
-
-
-def test_fixture_number_passes_gb11643() -> None:
-    """The fixture number is valid by MOD 11-2 (computed here, independently of the kiosk)."""
-    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-    total = sum(int(d) * w for d, w in zip(ID_NUMBER[:17], weights, strict=True))
-    assert "10X98765432"[total % 11] == ID_NUMBER[17]
-
-
-# ---- read base info (30 01) ---------------------------------------------------------------
-
-def read_base_frame(text: bytes, photo: bytes = bytes(1024)) -> bytes:
-    """The 1295-byte reply of §1.5, assembled from the published header by hand."""
-    body = h("05 08 00 00 90 01 00 04 00") + text + photo
-    return h("AA AA AA 96 69") + body + bytes([reduce(xor, body, 0)])
-
-
-def test_read_base_frame_decodes_with_photo_kept() -> None:
-    """Header, text and photo at their offsets; the photo stays in memory and out of repr."""
-    photo = bytes(range(256)) * 4
-    frame = read_base_frame(resident_block(), photo)
-    assert len(frame) == 1295
-    [resp] = FrameReader().feed(frame)
-    assert isinstance(resp, Response) and (resp.sw3, len(resp.data)) == (0x90, 1284)
-    card = parse_read_base(resp)
-    assert card == RESIDENT and card.photo == photo
-    assert ID_NUMBER not in repr(card) and "叶尔兰" not in repr(card) and "data" not in repr(resp)
-
-
-def test_simulator_read_base_reply_matches_the_hand_built_frame() -> None:
-    """The simulator's 1295-byte reply equals the frame assembled from the published header."""
-    photo = bytes(range(256)) * 4
-    assert reply_frame(0x90, read_base_data(resident_block(), photo)) == read_base_frame(resident_block(), photo)
-
-
-@pytest.mark.parametrize(("resp", "needle"), [
-    (Response(0, 0, 0x41), "read_failed"),
-    (Response(0, 0, 0x90, h("01 00")), "no length"),
-    (Response(0, 0, 0x90, h("00 FF 04 00") + bytes(1279)), "text 255 B"),
-    (Response(0, 0, 0x90, h("01 00 04 00") + bytes(1000)), "photo 1024 B"),
-])
-def test_read_base_errors_are_unreadable(resp: Response, needle: str) -> None:
-    """A failing SW3 or length fields that do not match the data are card_unreadable."""
-    with pytest.raises(CardDataError) as info:
-        parse_read_base(resp)
-    assert info.value.reason == "card_unreadable" and needle in str(info.value)
+def test_status_error_names_command_key_and_reason() -> None:
+    """SamvStatusError carries the SW3 as code and says what it means in plain words."""
+    err = SamvStatusError(Command.READ_BASE, sw3_status(0x41), device="idcard", url="/dev/x")
+    assert (err.key, err.code, err.command, err.device) == ("read_failed", 0x41, Command.READ_BASE, "idcard")
+    assert str(err) == "READ_BASE: SW3 0x41 read_failed (reading the card failed)"
+    assert SamvStatusError(Command.FIND_CARD, sw3_status(0x55)).key == "unknown_status"

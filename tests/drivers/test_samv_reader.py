@@ -19,7 +19,8 @@ import serial
 
 from drivers.base import CardFailed, CardRead, CardRemoved, CardType, IdCard, Reading
 from drivers.cardreader.samv import SamvReader
-from drivers.cardreader.samv_frames import Command, encode_text_block
+from drivers.cardreader.samv_frames import SW3_TABLE, Command, SamvStatusError
+from drivers.cardreader.samv_text import encode_text_block
 from drivers.errors import DeviceGone, DeviceTimeout, OptionError, ProtocolError
 from drivers.registry import check_device, create_device
 from drivers.runner import DeviceRunner, Health, HealthState
@@ -207,13 +208,14 @@ def test_bad_card_is_unreadable_and_given_up_after_three_attempts(
     assert polls(reader, 1) == []
 
 
-def test_unknown_card_type_is_reported_once(sim: SamvSimulator, reader: SamvReader) -> None:
-    """A card with an unsupported type flag: one CardFailed('card_type_unknown'), no re-read."""
+@pytest.mark.parametrize(("flag", "reason"), [("Z", "card_type_unknown"), ("Y", "card_type_unverified")])
+def test_unknown_card_type_is_reported_once(sim: SamvSimulator, reader: SamvReader, flag: str, reason: str) -> None:
+    """An unsupported flag, or the unverified 2023 'Y' card: one CardFailed with its key, no re-read."""
     block = bytearray(encode_text_block(CARD))
-    block[248] = ord("Y")
+    block[248] = ord(flag)
     sim.place(bytes(block))
     got = next_reading(reader)
-    assert isinstance(got, CardFailed) and got.reason == "card_type_unknown"
+    assert isinstance(got, CardFailed) and got.reason == reason
     assert polls(reader, 3) == [] and sim.reads == 1
 
 
@@ -381,5 +383,219 @@ def test_runner_reconnects_after_unplug_and_reads_again(sim: SamvSimulator) -> N
         _name, got, _at = readings.get(timeout=2.0)
         assert isinstance(got, CardRead) and got.card == CARD
         assert readings.empty()
+    finally:
+        runner.stop()
+
+
+# ---- every command of §1.3 as a method --------------------------------------------------------
+
+RESET = bytes.fromhex("AA AA AA 96 69 00 03 10 FF EC")
+SAM_ID = bytes.fromhex("AA AA AA 96 69 00 03 12 FF EE")
+READ_FP = bytes.fromhex("AA AA AA 96 69 00 03 30 10 23")
+READ_ADDRESS = bytes.fromhex("AA AA AA 96 69 00 03 30 03 30")
+
+
+def test_sam_commands_send_their_published_frames(sim: SamvSimulator, reader: SamvReader) -> None:
+    """reset, status and SAM id: exact frames out, the 16-byte SAM number back."""
+    reader.reset_sam()
+    reader.sam_status()
+    assert reader.sam_id() == bytes(range(16))
+    assert bytes(sim.received) == STATUS + RESET + STATUS + SAM_ID
+
+
+def test_card_commands_one_by_one(sim: SamvSimulator, reader: SamvReader) -> None:
+    """find (no card, then a card), select, read base: the read cycle's steps as methods."""
+    assert reader.find_card() is False
+    sim.place(CARD, photo=PHOTO)
+    assert reader.find_card() is True
+    reader.select_card()
+    card = reader.read_base()
+    assert card == CARD and card.photo == PHOTO
+    assert bytes(sim.received) == STATUS + FIND + FIND + SELECT + READ
+
+
+def test_read_with_fingerprint_returns_it_in_memory(sim: SamvSimulator, reader: SamvReader) -> None:
+    """30 10 gives the card, its photo and the fingerprint bytes (two fingers, 1024 B)."""
+    fingerprint = bytes([0xF1, 0x2E]) * 512
+    sim.place(CARD, photo=PHOTO, fingerprint=fingerprint)
+    assert reader.find_card()
+    reader.select_card()
+    card, fp = reader.read_base_fp()
+    assert card == CARD and card.photo == PHOTO and fp == fingerprint
+    assert bytes(sim.received).endswith(READ_FP)
+
+
+def test_read_new_address_present_or_absent(sim: SamvSimulator, reader: SamvReader) -> None:
+    """30 03 gives the appended address, or None when the card has none (SW3 91)."""
+    sim.place(CARD)
+    assert reader.read_new_address() is None
+    sim.place(CARD, new_address="新疆塔城市新址路2号")
+    assert reader.read_new_address() == "新疆塔城市新址路2号"
+    assert bytes(sim.received).endswith(READ_ADDRESS * 2)
+
+
+def test_commands_run_on_the_device_thread_through_the_runner(sim: SamvSimulator) -> None:
+    """A technician's SAM id request goes through DeviceRunner.call, between polls."""
+    runner = DeviceRunner(make_reader(sim), on_reading=lambda *a: None, on_health=lambda h: None,
+                          clock=SystemClock(), poll_s=0.05)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 3
+        while not runner.health.usable:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert runner.call(lambda reader: reader.sam_id()).result(timeout=2) == bytes(range(16))
+    finally:
+        runner.stop()
+
+
+# ---- the SAM at open ---------------------------------------------------------------------------
+
+def test_failing_sam_is_reset_once_at_open(sim: SamvSimulator) -> None:
+    """SAM status 0x60 at open: one reset, a second status check, and the reader is usable."""
+    sim.fail_sam(0x60)
+    r = make_reader(sim)
+    r.open()
+    try:
+        assert bytes(sim.received) == STATUS + RESET + STATUS
+        sim.place(CARD)
+        assert isinstance(next_reading(r), CardRead)
+    finally:
+        r.close()
+
+
+@pytest.mark.parametrize(("sw3", "key"), [(0x60, "sam_self_test_failed"), (0x66, "sam_not_authorised")])
+def test_sam_that_stays_broken_refuses_open_by_name(sim: SamvSimulator, sw3: int, key: str) -> None:
+    """A SAM still failing after its reset: open raises SamvStatusError naming the status, port closed."""
+    sim.answer_next(sw3, Command.SAM_STATUS, n=2)
+    r = make_reader(sim)
+    with pytest.raises(SamvStatusError) as info:
+        r.open()
+    assert info.value.key == key and info.value.code == sw3 and info.value.command is Command.SAM_STATUS
+    assert key in str(info.value)
+    assert bytes(sim.received) == STATUS + RESET + STATUS
+    r.open()        # closed cleanly: the next attempt (the runner's retry) works
+    r.close()
+
+
+# ---- every SW3 -------------------------------------------------------------------------------
+
+CARD_ERRORS = [code for code in SW3_TABLE if code not in (0x90, 0x9F, 0x80, 0x10, 0x11, 0x40)]
+
+
+@pytest.mark.parametrize("sw3", CARD_ERRORS, ids=[SW3_TABLE[c].key for c in CARD_ERRORS])
+def test_every_error_sw3_on_read_is_a_named_unreadable_card(sim: SamvSimulator, reader: SamvReader,
+                                                            sw3: int) -> None:
+    """Any error status to read base, card still there: card_unreadable whose detail names the status."""
+    sim.place(CARD)
+    sim.answer_next(sw3, Command.READ_BASE)
+    got = next_reading(reader)
+    assert isinstance(got, CardFailed) and got.reason == "card_unreadable"
+    assert SW3_TABLE[sw3].key in got.detail and f"0x{sw3:02X}" in got.detail
+    assert isinstance(next_reading(reader), CardRead)
+
+
+def test_sw3_card_type_unrecognised_gives_up_at_once(sim: SamvSimulator, reader: SamvReader) -> None:
+    """SW3 0x40 (the SAM does not know the card type): card_type_unknown, and no retry."""
+    sim.place(CARD)
+    sim.answer_next(0x40, Command.READ_BASE)
+    got = next_reading(reader)
+    assert isinstance(got, CardFailed) and got.reason == "card_type_unknown"
+    assert "card_type_unrecognised" in got.detail
+    assert polls(reader, 3) == [] and sim.reads == 0
+
+
+@pytest.mark.parametrize("sw3", [c for c in SW3_TABLE if c not in (0x9F, 0x80, 0x10, 0x11)])
+def test_every_unexpected_sw3_on_find_raises_it_by_name(sim: SamvSimulator, reader: SamvReader, sw3: int) -> None:
+    """Find answered with anything but 9F/80 is the reader's fault: SamvStatusError with its key."""
+    sim.answer_next(sw3, Command.FIND_CARD)
+    with pytest.raises(SamvStatusError) as info:
+        reader.read(0.1)
+    assert info.value.key == SW3_TABLE[sw3].key and info.value.command is Command.FIND_CARD
+    assert polls(reader, 1) == []
+
+
+@pytest.mark.parametrize("sw3", [0x10, 0x11])
+def test_command_that_reached_the_reader_corrupted_is_sent_again(sim: SamvSimulator, reader: SamvReader,
+                                                                 sw3: int) -> None:
+    """SW3 10/11 (our frame arrived corrupted) to read base: sent once more, the card is read."""
+    sim.place(CARD)
+    sim.answer_next(sw3, Command.READ_BASE)
+    got = next_reading(reader)
+    assert isinstance(got, CardRead) and got.card == CARD
+    assert bytes(sim.received).endswith(SELECT + READ + READ)
+
+
+def test_command_corrupted_twice_is_not_sent_a_third_time(sim: SamvSimulator, reader: SamvReader) -> None:
+    """Two SW3 0x10 in a row: the read fails by name (host_checksum_error) instead of looping."""
+    sim.place(CARD)
+    sim.answer_next(0x10, Command.READ_BASE, n=2)
+    got = next_reading(reader)
+    assert isinstance(got, CardFailed) and "host_checksum_error" in got.detail
+    assert bytes(sim.received).count(READ) == 2
+
+
+def test_garbled_host_frame_is_answered_0x10_by_the_simulator(sim: SamvSimulator) -> None:
+    """The simulator checks host frames the way a reader does (bad CHK -> SW3 0x10)."""
+    sim.handle(FIND[:-1] + b"\x00")
+    assert sim.exchanges[-1].sw3 == 0x10 and sim.exchanges[-1].command is None
+
+
+# ---- damaged replies -----------------------------------------------------------------------------
+
+def with_len(frame: bytes, length: int) -> bytes:
+    """``frame`` with its LEN field replaced (checksum left as it was)."""
+    return frame[:5] + length.to_bytes(2, "big") + frame[7:]
+
+
+@pytest.mark.parametrize(("change", "needle"), [
+    (lambda f: with_len(f, len(f) - 7 + 20), "truncated"),      # LEN too long: the frame never ends
+    (lambda f: with_len(f, len(f) - 7 - 20), "checksum"),       # LEN too short: cut inside the photo
+    (lambda f: with_len(f, 0xFFFF), "implausible LEN"),
+    (lambda f: f[:-30], "truncated"),                           # bytes lost, the card still there
+    (lambda f: f[:700] + bytes([f[700] ^ 0x01]) + f[701:], "checksum"),
+], ids=["len-long", "len-short", "len-implausible", "truncated", "bit-flip"])
+def test_damaged_read_reply_is_unreadable_then_read_again(sim: SamvSimulator, reader: SamvReader,
+                                                          change: object, needle: str) -> None:
+    """Wrong LEN, lost bytes or a flipped bit in the 1295-byte reply: card_unreadable, then a clean read."""
+    sim.place(CARD, photo=PHOTO)
+    sim.mangle_next(change, Command.READ_BASE)  # type: ignore[arg-type]
+    got = next_reading(reader)
+    assert isinstance(got, CardFailed) and got.reason == "card_unreadable" and needle in got.detail
+    again = next_reading(reader)
+    assert isinstance(again, CardRead) and again.card.photo == PHOTO
+
+
+def test_paced_reply_takes_its_wire_time(sim: SamvSimulator, reader: SamvReader) -> None:
+    """pace(115200): a read-base exchange (10 + 1295 bytes) lasts at least its 113 ms on the wire."""
+    sim.place(CARD)
+    sim.pace(115200)
+    assert reader.find_card()
+    reader.select_card()
+    start = time.monotonic()
+    assert reader.read_base() == CARD
+    assert time.monotonic() - start >= (10 + 1295) * 10 / 115200
+    last = sim.exchanges[-1]
+    assert last.command is Command.READ_BASE and last.done_at - last.received_at >= 0.113
+
+
+def test_unplugged_mid_read_reconnects_and_reads_the_card_again(sim: SamvSimulator) -> None:
+    """GIVEN a card WHEN the cable is pulled halfway through the reply THEN DISCONNECTED, and after
+    replug the card that stayed on the reader is read in full."""
+    healths: queue.Queue[Health] = queue.Queue()
+    readings: queue.Queue[Reading] = queue.Queue()
+    runner = DeviceRunner(make_reader(sim), on_reading=lambda _n, r, _at: readings.put(r), on_health=healths.put,
+                          clock=SystemClock(), poll_s=0.05, backoff=lambda attempt: 0.05)
+    runner.start()
+    try:
+        wait_health(healths, HealthState.CONNECTED)
+        sim.unplug_during_read()
+        sim.place(CARD, photo=PHOTO)
+        assert wait_health(healths, HealthState.DISCONNECTED).last_error
+        assert readings.empty()
+        sim.plug()
+        wait_health(healths, HealthState.CONNECTED)
+        got = readings.get(timeout=2.0)
+        assert isinstance(got, CardRead) and got.card.photo == PHOTO
     finally:
         runner.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -9,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from drivers.base import CardFailed, CardRead, IdCard, ScanRead
+from drivers.base import CardFailed, CardRead, CardType, IdCard, ScanRead
 from drivers.runner import Health, HealthState
 from kiosk.catalog import Catalog
 from kiosk.checkpoint import Checkpoint, Phase, Rules
@@ -370,3 +371,70 @@ def test_tick_hooks_run_on_every_tick(cp: Checkpoint) -> None:
     cp.tick()
     cp.tick()
     assert len(calls) == 2
+
+
+# ---- foreign visitors and the Beijing date (issue #3) ---------------------------------------------
+
+def visitor(card_type: CardType) -> IdCard:
+    """A Kazakh visitor's document as the eMRTD driver fills it (fictional person)."""
+    return IdCard(card_type, "TESTOV ARMAN", "1", "", date(1990, 1, 1), "", "N12345678", "KAZ",
+                  date.min, date(2030, 1, 1), document_number="N12345678", nationality="KAZ",
+                  expiry_date=date(2030, 1, 1))
+
+
+@pytest.mark.parametrize("card_type", [CardType.PASSPORT, CardType.FOREIGN_ID])
+def test_foreign_visitor_is_referred_not_rejected(cp: Checkpoint, clock: FakeClock, ledger,
+                                                  card_type: CardType) -> None:
+    """GIVEN an idle kiosk WHEN a Kazakh passport or ID card is read THEN referred to the officer with
+    visitor_no_quota (never rejected, never granted), no session, nothing in the ledger; idle afterwards."""
+    cp.handle(DeviceReading("idcard", CardRead(visitor(card_type)), clock.now()))
+    snap = cp.snapshot()
+    assert cp.phase is Phase.REFERRED and snap["phase"] == "referred"
+    assert snap["reasons"] == ["visitor_no_quota"]
+    assert cp.session is None and snap["resident"] is None and snap["quota"] is None
+    assert "N12345678" not in str(snap)
+    assert ledger.used(resident_key("N12345678", SECRET), date(2026, 11, 25), now=clock.now()) == 0
+    clock.advance(8.1)
+    cp.tick()
+    assert cp.phase is Phase.IDLE
+
+
+def test_visitor_expired_passport_is_still_referred(cp: Checkpoint, clock: FakeClock) -> None:
+    """An expired passport does not turn the referral into a refusal: the officer decides."""
+    expired = dataclasses.replace(visitor(CardType.PASSPORT), valid_to=date(2020, 1, 1), expiry_date=date(2020, 1, 1))
+    cp.handle(DeviceReading("idcard", CardRead(expired), clock.now()))
+    assert cp.phase is Phase.REFERRED and cp.snapshot()["reasons"] == ["visitor_no_quota"]
+
+
+def test_foreign_resident_cards_are_still_rejected(cp: Checkpoint, clock: FakeClock) -> None:
+    """A foreigner permanent-residence card is a SAM-V card, not a visitor's: card_type_not_accepted."""
+    pr = dataclasses.replace(visitor(CardType.FOREIGN_PR), id_number="KAZ654201900101", document_number="")
+    cp.handle(DeviceReading("idcard", CardRead(pr), clock.now()))
+    assert cp.phase is Phase.REJECTED and cp.snapshot()["reasons"] == ["card_type_not_accepted"]
+
+
+def test_card_validity_follows_the_beijing_date(cp: Checkpoint, clock: FakeClock) -> None:
+    """A card valid to 2026-11-25 works at 23:59:59 Beijing time and has expired one second after
+    Beijing midnight, while the UTC date is still 2026-11-25."""
+    last_day = dataclasses.replace(card("eligible"), valid_to=date(2026, 11, 25))
+    clock.advance(12 * 3600 - 1)                            # 2026-11-25 23:59:59 +08:00
+    cp.handle(DeviceReading("idcard", CardRead(last_day), clock.now()))
+    assert cp.phase is Phase.IDENTIFIED
+    cp.handle(Cancel())
+    clock.advance(2)                                        # 2026-11-26 00:00:01 +08:00 = 16:00:01 UTC
+    assert clock.now().date() == date(2026, 11, 25)
+    cp.handle(DeviceReading("idcard", CardRead(last_day), clock.now()))
+    assert cp.phase is Phase.REJECTED and cp.snapshot()["reasons"] == ["card_expired"]
+
+
+def test_stop_drains_a_gate_result_already_queued(cp: Checkpoint, gate, ledger) -> None:
+    """A pulse that finished just before shutdown is still committed (the resident went through)."""
+    tap(cp, "eligible")
+    scan(cp, FLOUR)
+    cp.handle(Confirm())
+    decl_id, done = gate.pulses[0]
+    done(GateResult(decl_id))   # the relay's result is queued ...
+    cp._stop.set()              # ... when the kiosk is told to stop: the loop runs only its drain
+    cp.start()
+    cp.stop()
+    assert ledger.get(decl_id).status is Status.committed

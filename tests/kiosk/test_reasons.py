@@ -14,6 +14,7 @@ REQUIRED = [
     "unknown_barcode", "bad_check_digit", "unknown_goods", "over_quota", "quota_exhausted",
     "ledger_unavailable", "gate_fault", "gate_unavailable", "card_unreadable", "card_removed_early",
     "card_type_unknown", "hold_expired", "session_timeout", "cancelled",
+    "visitor_no_quota", "card_type_unverified",
 ]
 
 

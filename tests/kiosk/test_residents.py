@@ -11,7 +11,16 @@ import pytest
 from drivers.base import CardType, IdCard
 from kiosk.errors import DataError
 from kiosk.identity import check_digit
-from kiosk.residents import Registry, RegistryEntry, check_eligibility
+from kiosk.residents import (
+    REFERRAL_REASONS,
+    ImportReport,
+    Registry,
+    RegistryEntry,
+    RejectedRow,
+    check_eligibility,
+    import_registry,
+    write_registry,
+)
 
 TODAY = date(2026, 11, 25)
 HEADER = "id_number,name,filing_valid_until,status,site\n"
@@ -60,6 +69,8 @@ def card(number: str = OK, **changes: object) -> IdCard:
 # One row per reason key, in check order.  Each card also fails later checks where it can,
 # so that a wrong order returns the wrong key.
 ELIGIBILITY = [
+    ("visitor_no_quota", card("N12345678", card_type=CardType.PASSPORT, **EXPIRED)),
+    ("visitor_no_quota", card(OK, card_type=CardType.FOREIGN_ID, valid_from=TODAY + timedelta(days=1))),
     ("card_type_not_accepted", card("654201199001010035", card_type=CardType.PERMIT_HMT, **EXPIRED)),
     ("card_type_not_accepted", card(UNREGISTERED, card_type=CardType.FOREIGN_PR)),
     ("id_format", card("65420119900101003", **EXPIRED)),
@@ -241,3 +252,98 @@ def test_from_csv_blank_lines_keep_physical_line_numbers(tmp_path: Path) -> None
     with pytest.raises(DataError) as info:
         Registry.from_csv(path)
     assert info.value.problems == ["line 5: duplicate id_number 6542**********0036 (first on line 3)"]
+
+
+# --- import with a report of rejected rows (issue #3) --------------------------------------------
+
+GOOD_ROWS = (f"{OK},艾力,2027-12-31,active,巴克图\n" + f"{X_NUMBER.lower()},古丽,2026-06-30,suspended,巴克图\n"
+             + f"{UNREGISTERED},张三,2030-01-01,active,塔城\n")
+
+
+def test_import_of_a_clean_file_imports_everything(tmp_path: Path) -> None:
+    """Every row good: all accepted, none rejected, and the registry holds them."""
+    report = import_registry(write(tmp_path, HEADER + GOOD_ROWS))
+    assert (report.accepted, report.rejected, report.imported) == (3, (), True)
+    assert report.registry is not None and len(report.registry) == 3
+    assert report.registry.lookup(X_NUMBER) is not None
+    assert report.lines() == [f"{tmp_path / 'registry.csv'}: 3 rows accepted, 0 rejected; imported 3 residents"]
+
+
+def test_import_with_bad_rows_imports_nothing_and_reports_each(tmp_path: Path) -> None:
+    """By default one bad row stops the whole import; the report names every bad row and reason."""
+    report = import_registry(write(tmp_path, HEADER + "".join(row + "\n" for _, row, _ in BAD_ROWS)))
+    assert report.imported is False and report.registry is None
+    expected = {line: problem for line, _, problem in BAD_ROWS if problem}
+    assert [(r.line, r.reasons) for r in report.rejected if r.line != 2] == [
+        (line, (problem,)) for line, problem in expected.items()]
+    assert report.accepted == 1            # line 14; line 2 is rejected with its repeat on line 8
+    assert RejectedRow(2, ("id_number repeated on line 8",)) in report.rejected
+    text = "\n".join(report.lines())
+    assert "11 rejected; nothing imported" in text and "line 5: unknown status 'revoked'" in text
+    assert OK not in text and "654201199001010035" not in text      # ID numbers masked
+
+
+def test_partial_import_keeps_the_good_rows_only(tmp_path: Path) -> None:
+    """allow_partial imports the good rows and still reports the rejected ones."""
+    bad = "654201199001010035,丁,2027-01-01,active,巴克图\n" + f"{FILING_TODAY},甲,2026-13-01,active,巴克图\n"
+    report = import_registry(write(tmp_path, HEADER + GOOD_ROWS + bad), allow_partial=True)
+    assert report.imported and report.registry is not None
+    assert sorted(e.id_number for e in report.registry) == sorted([OK, X_NUMBER, UNREGISTERED])
+    assert [r.line for r in report.rejected] == [5, 6] and report.accepted == 3
+    assert "imported 3 residents" in report.lines()[0]
+
+
+def test_partial_import_rejects_every_row_of_a_repeated_number(tmp_path: Path) -> None:
+    """Which of two rows for one person is right cannot be told: both are left out, even with allow_partial."""
+    text = HEADER + f"{OK},艾力,2027-12-31,active,巴克图\n{SUSPENDED},乙,2027-01-01,active,巴克图\n" \
+        + f"{OK},艾力,2027-12-31,suspended,巴克图\n"
+    report = import_registry(write(tmp_path, text), allow_partial=True)
+    assert report.registry is not None and [e.id_number for e in report.registry] == [SUSPENDED]
+    assert [(r.line, r.reasons) for r in report.rejected] == [
+        (2, ("id_number repeated on line 4",)),
+        (4, ("duplicate id_number 6542**********0036 (first on line 2)",)),
+    ]
+
+
+@pytest.mark.parametrize("allow_partial", [False, True])
+def test_import_file_level_errors_raise(tmp_path: Path, allow_partial: bool) -> None:
+    """A wrong header or a non-UTF-8 file is a DataError either way: there are no rows to report."""
+    with pytest.raises(DataError, match="missing column"):
+        import_registry(write(tmp_path, "id,name\n1,2\n"), allow_partial=allow_partial)
+    with pytest.raises(DataError, match="not UTF-8"):
+        import_registry(write(tmp_path, HEADER + GOOD_ROWS, encoding="gbk"), allow_partial=allow_partial)
+
+
+def test_write_registry_round_trips_and_replaces_atomically(tmp_path: Path) -> None:
+    """An imported registry written as the kiosk's file loads back equal; no temporary file is left."""
+    report = import_registry(write(tmp_path, HEADER + GOOD_ROWS))
+    assert report.registry is not None
+    target = tmp_path / "kiosk" / "residents.csv"
+    target.parent.mkdir()
+    target.write_text("old contents", encoding="utf-8")
+    write_registry(report.registry, target)
+    loaded = Registry.from_csv(target)
+    assert sorted(loaded, key=lambda e: e.id_number) == sorted(report.registry, key=lambda e: e.id_number)
+    assert target.read_text(encoding="utf-8").startswith(HEADER)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["residents.csv"]
+
+
+def test_write_registry_failure_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If the final rename fails (disk full, read-only), the kiosk's file is untouched and no temporary is left."""
+    target = tmp_path / "residents.csv"
+    target.write_text("old contents", encoding="utf-8")
+
+    def refuse(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr("kiosk.residents.os.replace", refuse)
+    with pytest.raises(OSError, match="No space"):
+        write_registry(Registry([RegistryEntry(OK, "甲", TODAY, "active", "巴克图")]), target)
+    assert target.read_text(encoding="utf-8") == "old contents"
+    assert [p.name for p in tmp_path.iterdir()] == ["residents.csv"]
+
+
+def test_report_type_and_referral_keys() -> None:
+    """The report is a plain value; visitor_no_quota is the one referral key of eligibility."""
+    report = ImportReport("f.csv", 0, (RejectedRow(2, ("empty name",)),))
+    assert report.imported is False and report.lines()[1] == "line 2: empty name"
+    assert REFERRAL_REASONS == {"visitor_no_quota"}
