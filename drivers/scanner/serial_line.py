@@ -6,7 +6,10 @@ URL grammar: anything ``serial.serial_for_url`` accepts, passed verbatim: a devi
 
 Options (``OPTIONS``): ``baudrate``; ``suffix`` (cr | lf | crlf | tab, the terminator the
 scanner is programmed to send); ``aim_prefix`` (the scanner sends the AIM identifier ``]cm``
-before each code, ISO/IEC 15424); ``max_length`` (longest accepted line in bytes).
+before each code, ISO/IEC 15424: ``]E0`` EAN/UPC, ``]E4`` EAN-8, ``]C1`` GS1-128, ``]d2`` GS1
+DataMatrix, ``]Q1``/``]Q3`` QR/GS1 QR, ...); ``gs_substitute`` (the printable character the
+scanner sends instead of GS, mapped back: ``drivers.scanner.aim``); ``max_length`` (longest
+accepted line in bytes).
 
 Wire reference: PROTOCOLS.md §3.1-3.3.  Each line is decoded as UTF-8; GS (0x1D), the GS1
 FNC1 separator, is kept in the text.  Framing is ``drivers.framing.LineFramer``; turning one
@@ -26,15 +29,13 @@ from ..errors import DeviceGone, OptionError, ProtocolError
 from ..framing import LineFramer
 from ..options import Option
 from ..serialport import PORT_ERRORS, close_quietly, gone, open_port
+from .aim import SUBSTITUTES, check_substitute, to_scan
 
 log = logging.getLogger(__name__)
 wire = logging.getLogger("kiosk.wire")
 
-AIM_FLAG = "]"
-AIM_LENGTH = 3  # "]" + code character + modifier character
 
-
-def parse_line(line: bytes, aim_prefix: bool) -> ScanRead | None:
+def parse_line(line: bytes, aim_prefix: bool, gs_substitute: str = "") -> ScanRead | None:
     """One framed line -> a ScanRead; None for an empty line; ProtocolError for bad bytes."""
     if not line:
         return None
@@ -44,14 +45,7 @@ def parse_line(line: bytes, aim_prefix: bool) -> ScanRead | None:
         raise ProtocolError(
             f"scanner line is not UTF-8 (bad byte at {exc.start}): {line[:64].hex(' ')}"
         ) from exc
-    if not (aim_prefix and text.startswith(AIM_FLAG)):
-        return ScanRead(text)
-    symbology, data = text[:AIM_LENGTH], text[AIM_LENGTH:]
-    if len(symbology) < AIM_LENGTH or not symbology[1].isascii() or not symbology[1].isalpha():
-        raise ProtocolError(f"malformed AIM identifier {symbology!r}")
-    if not data:
-        raise ProtocolError(f"no data after AIM identifier {symbology!r}")
-    return ScanRead(data, symbology)
+    return to_scan(text, aim_prefix=aim_prefix, gs_substitute=gs_substitute)
 
 
 class SerialScanner:
@@ -63,16 +57,22 @@ class SerialScanner:
         "suffix": Option(str, "cr", "terminator the scanner sends after each code",
                          choices=("cr", "lf", "crlf", "tab")),
         "aim_prefix": Option(bool, False, "the scanner sends the AIM ]cm symbology identifier first"),
+        "gs_substitute": Option(str, "", "character the scanner sends in place of GS (0x1D); '' = none",
+                                choices=SUBSTITUTES),
         "max_length": Option(int, 256, "longest accepted code in bytes; longer runs are dropped",
                              min=8, max=8192),
     }
 
     def __init__(self, name: str, url: str, *, baudrate: int = 9600, suffix: str = "cr",
-                 aim_prefix: bool = False, max_length: int = 256) -> None:
+                 aim_prefix: bool = False, gs_substitute: str = "", max_length: int = 256) -> None:
         self.name = name
         self.url = url
         self.baudrate = baudrate
         self.aim_prefix = aim_prefix
+        self.gs_substitute = gs_substitute
+        problem = check_substitute(gs_substitute)
+        if problem:
+            raise OptionError(problem, device=name, url=url)
         try:
             self._framer = LineFramer(suffix, max_length)
         except ValueError as exc:
@@ -114,7 +114,7 @@ class SerialScanner:
         """Parse queued lines until one gives a reading; a bad line raises, the rest stay queued."""
         while self._lines:
             try:
-                reading = parse_line(self._lines.popleft(), self.aim_prefix)
+                reading = parse_line(self._lines.popleft(), self.aim_prefix, self.gs_substitute)
             except ProtocolError as exc:
                 exc.device, exc.url = self.name, self.url
                 raise
