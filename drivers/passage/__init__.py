@@ -1,0 +1,1 @@
+"""Passage sensing: the turnstile's PASS output, debounced, to PassageSeen readings."""

@@ -1,0 +1,1 @@
+"""Slip printers: a printer-neutral slip document, its ESC/POS rendering, and the printer device."""
