@@ -9,7 +9,9 @@ passed in through constructors.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,7 +19,7 @@ from typing import Any
 from drivers.base import Device, Reading
 from drivers.errors import DriverError
 from drivers.registry import create_device
-from drivers.runner import DeviceRunner, Health
+from drivers.runner import DeviceRunner, Health, HealthState
 
 from .catalog import Catalog
 from .checkpoint import Checkpoint, Rules
@@ -32,6 +34,9 @@ log = logging.getLogger(__name__)
 
 HEALTH_TOPIC = "device.health"
 
+HealthListener = Callable[[str, Health], None]
+"""Called with (role, new health) on the device's thread whenever a device changes health."""
+
 
 @dataclass
 class Kiosk:
@@ -42,6 +47,11 @@ class Kiosk:
     ledger: Ledger
     bus: EventBus
     runners: dict[str, DeviceRunner] = field(default_factory=dict)
+    _listeners: list[HealthListener] = field(default_factory=list, init=False, repr=False)
+    _first_open: dict[str, threading.Event] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._first_open = {role: threading.Event() for role in self.runners}
 
     def start(self) -> None:
         """Start the checkpoint loop, then every device runner."""
@@ -61,6 +71,28 @@ class Kiosk:
         """Each device's last health, by role."""
         return {role: runner.health for role, runner in self.runners.items()}
 
+    def add_health_listener(self, listener: HealthListener) -> None:
+        """Call ``listener(role, health)`` on every device health change (from device threads)."""
+        self._listeners.append(listener)
+
+    def wait_first_opens(self, timeout: float) -> list[str]:
+        """Wait up to ``timeout`` s in all until every device's first open attempt has ended,
+        connected or not; return the roles still opening (a hung open must not block start-up)."""
+        deadline = time.monotonic() + timeout
+        for event in self._first_open.values():
+            event.wait(max(0.0, deadline - time.monotonic()))
+        return [role for role, event in self._first_open.items() if not event.is_set()]
+
+    def health_changed(self, role: str, health: Health) -> None:
+        """Record a device's health change and tell the listeners (the runners' callback)."""
+        if health.state is not HealthState.CONNECTING and role in self._first_open:
+            self._first_open[role].set()
+        for listener in list(self._listeners):
+            try:
+                listener(role, health)
+            except Exception:  # a listener (status line, …) must not break the device thread
+                log.exception("health listener failed for %s", role)
+
 
 def build_kiosk(cfg: KioskConfig, clock: Clock, *, devices: Mapping[str, Device] | None = None) -> Kiosk:
     """Load data, open the ledger and devices, and wire them to a new checkpoint."""
@@ -74,7 +106,7 @@ def build_kiosk(cfg: KioskConfig, clock: Clock, *, devices: Mapping[str, Device]
                   session=cfg.session)
     devices = dict(devices) if devices is not None else _create_devices(cfg)
     runners: dict[str, DeviceRunner] = {}
-    holder: dict[str, Checkpoint] = {}
+    holder: dict[str, Any] = {}
 
     def on_reading(role: str) -> Any:
         def deliver(_name: str, reading: Reading, at: datetime) -> None:
@@ -84,6 +116,7 @@ def build_kiosk(cfg: KioskConfig, clock: Clock, *, devices: Mapping[str, Device]
     def on_health(role: str) -> Any:
         def deliver(health: Health) -> None:
             holder["cp"].post(DeviceHealth(role, health))
+            holder["kiosk"].health_changed(role, health)
             bus.publish(HEALTH_TOPIC, {"role": role, "state": health.state.value,
                                        "last_error": health.last_error, "reconnects": health.reconnects})
         return deliver
@@ -95,7 +128,8 @@ def build_kiosk(cfg: KioskConfig, clock: Clock, *, devices: Mapping[str, Device]
     gate = GateControl(runners.get("gate"), pulse_s=pulse_s)
     checkpoint = Checkpoint(rules=rules, ledger=ledger, gate=gate, bus=bus, clock=clock)
     holder["cp"] = checkpoint
-    return Kiosk(cfg, checkpoint, ledger, bus, runners)
+    holder["kiosk"] = kiosk = Kiosk(cfg, checkpoint, ledger, bus, runners)
+    return kiosk
 
 
 def _create_devices(cfg: KioskConfig) -> dict[str, Device]:

@@ -5,6 +5,9 @@ sized for a handful of clients: the kiosk screen, the officer tablet, a technici
 
 Shutdown order matters: close the event bus first (open streams end), then let the
 worker threads finish, then close the sockets on the server's own loop thread.
+
+``run`` is also where the kiosk talks to systemd (kiosk.service: READY, WATCHDOG, STATUS,
+STOPPING), because only it knows when the HTTP socket is served.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from typing import Any
 
 from waitress import wasyncore
 from waitress.server import create_server
+
+from kiosk.sdnotify import Notifier
+from kiosk.service import DEVICE_WAIT_S, ServiceNotifications
 
 from . import create_app
 
@@ -53,22 +59,40 @@ class BackgroundServer:
         self._thread.join(5)
 
 
-def run(kiosk: Any, *, host: str, port: int, threads: int, sim: Any = None) -> None:
-    """Start the kiosk and serve it until SIGINT or SIGTERM; then stop everything cleanly."""
+def run(kiosk: Any, *, host: str, port: int, threads: int, sim: Any = None,
+        notifier: Notifier | None = None, device_wait_s: float = DEVICE_WAIT_S) -> None:
+    """Start the kiosk and serve it until SIGINT or SIGTERM; then stop everything cleanly.
+
+    Under systemd (``NOTIFY_SOCKET`` set) READY=1 goes out once every device's first open
+    attempt has ended (at most ``device_wait_s``) and the HTTP socket listens, right before
+    the server loop starts; STOPPING=1 goes out first thing on the signal.
+    """
     app = create_app(service=kiosk, sim=sim)
-    server = _make_server(app, host, port, threads)
+    server = _make_server(app, host, port, threads)     # bound and listening from here on
+    service = ServiceNotifications(kiosk, notifier or Notifier())
+    url = f"http://{host}:{server.effective_port}/"
 
     def terminate(signum: int, _frame: Any) -> None:
         log.info("signal %d: stopping", signum)
+        service.stopping(signal.Signals(signum).name)
         kiosk.bus.close()           # open event streams end, so worker threads can finish
         raise SystemExit(0)         # waitress's run() catches it and shuts its workers down
 
     signal.signal(signal.SIGTERM, terminate)
     signal.signal(signal.SIGINT, terminate)
-    kiosk.start()
-    log.info("kiosk serving on http://%s:%s/", host, server.effective_port)
     try:
+        service.attach()
+        kiosk.start()
+        still_opening = kiosk.wait_first_opens(device_wait_s)
+        if still_opening:
+            log.warning("devices still opening after %.0f s, starting without them: %s",
+                        device_wait_s, ", ".join(still_opening))
+        # The socket listens since _make_server, so a client connecting from now on is answered
+        # as soon as run() starts the loop. (Not sent from a trigger thunk on the loop: waitress
+        # runs thunks under a bare except, which would swallow SystemExit from a SIGTERM then.)
+        service.ready(url)
         server.run()
     finally:
         kiosk.stop()
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)   # no-op after run()'s own
         wasyncore.close_all(server._map)
