@@ -1,4 +1,4 @@
-"""The ``kiosk`` command: demo, serve, check-config.
+"""The ``kiosk`` command: demo, serve, check-config, read-card.
 
 Each sub-command parses its arguments, calls one function and turns expected errors
 (ConfigError, DataError, LedgerError) into a one-line reason and a non-zero exit.
@@ -7,12 +7,14 @@ Each sub-command parses its arguments, calls one function and turns expected err
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
+from . import __version__, cli_tools
+from .config import KioskConfig
 from .errors import KioskError
 from .logconfig import setup_logging
 
@@ -53,10 +55,22 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config file and print it, secrets masked")
     check.add_argument("config", type=Path)
     check.set_defaults(func=_check_config)
+
+    read = sub.add_parser("read-card", help="read one card and print it as one JSON object",
+                          description="Read one card (ID card, passport chip or officer badge) and print one JSON "
+                                      "object; on failure print a one-line reason and exit 1.")
+    read.add_argument("--driver", required=True, choices=["samv", "emrtd", "badge"])
+    read.add_argument("--url", required=True,
+                      help="a serial URL for samv (/dev/ttyUSB0, loop://, ...); pcsc:[reader name part] otherwise")
+    read.add_argument("--mrz", help="the document's MRZ (emrtd only): its lines, joined or separated by spaces")
+    read.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a card (default 10)")
+    read.set_defaults(func=_read_card)
+    cli_tools.register(sub)
     return p
 
 
-def _load(path: Path):  # type: ignore[no-untyped-def]
+def load(path: Path) -> KioskConfig:
+    """Load and validate the config at ``path`` with the drivers' option tables and this environment."""
     from drivers.registry import check_device
 
     from .config import load_config
@@ -69,7 +83,7 @@ def _serve(args: argparse.Namespace) -> int:
     from .clock import SystemClock
     from .runtime import build_kiosk
 
-    cfg = _load(args.config)
+    cfg = load(args.config)
     kiosk = build_kiosk(cfg, SystemClock())
     run(kiosk, host=cfg.web.host, port=cfg.web.port, threads=cfg.web.threads)
     return 0
@@ -83,10 +97,22 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    cfg = _load(args.config)
+    cfg = load(args.config)
     for key, value in sorted(vars(cfg).items()):
         shown = "****" if key == "site_secret" else value
         print(f"{key} = {shown!r}")
+    return 0
+
+
+def _read_card(args: argparse.Namespace) -> int:
+    from drivers.readcard import ReadFailed, read_card
+
+    try:
+        card = read_card(args.driver, args.url, mrz=args.mrz, timeout=args.timeout)
+    except ReadFailed as exc:
+        print(f"kiosk read-card: {exc.reason}: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(card, ensure_ascii=False))
     return 0
 
 

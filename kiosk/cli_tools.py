@@ -1,0 +1,142 @@
+"""The technicians' and administrators' sub-commands of ``kiosk``.
+
+Each sub-command parses its arguments and calls one function that does the work elsewhere
+(``kiosk.doctor``, ``kiosk.residents``, ``kiosk.techtools``); results are printed as JSON or
+as the report's own lines, and a failure is a non-zero exit with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .config import SECRET_ENV
+
+DEFAULT_CONFIG = Path(os.environ.get("KIOSK_CONFIG", "/etc/kiosk/kiosk.toml"))
+
+
+def register(sub: Any) -> None:
+    """Add the doctor, registry, gate, decode, scan and slip sub-commands to ``sub``."""
+    doctor = sub.add_parser("doctor", help="check devices, pcscd, camera, ledger, clock and disk; exit 1 on a problem")
+    doctor.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    doctor.set_defaults(func=_doctor)
+
+    registry = sub.add_parser("registry", help="the resident registry").add_subparsers(required=True,
+                                                                                       metavar="ACTION")
+    imp = registry.add_parser("import", help="check the authority's CSV, report every rejected row, install it")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    imp.add_argument("--allow-partial", action="store_true", help="install the good rows even if some are bad")
+    imp.add_argument("--dry-run", action="store_true", help="report only; install nothing")
+    imp.set_defaults(func=_registry_import)
+
+    gate = sub.add_parser("gate", help="test the gate relay board").add_subparsers(required=True, metavar="ACTION")
+    pulse = gate.add_parser("pulse", help="release the gate once")
+    pulse.add_argument("--driver", required=True, choices=["lcus", "modbus"])
+    pulse.add_argument("--url", required=True, help="the board's serial URL, as in the config file")
+    pulse.add_argument("--channel", type=int, default=1, help="relay channel, counted from 1")
+    pulse.add_argument("--ms", type=int, default=500, help="pulse length in milliseconds")
+    pulse.add_argument("--unit", type=int, default=None, help="Modbus unit address (modbus only)")
+    pulse.set_defaults(func=_gate_pulse)
+    inputs = gate.add_parser("inputs", help="read a Modbus board's inputs and relays, switching nothing")
+    inputs.add_argument("--driver", required=True, choices=["modbus"])
+    inputs.add_argument("--url", required=True)
+    inputs.add_argument("--unit", type=int, default=1)
+    inputs.set_defaults(func=_gate_inputs)
+
+    dec = sub.add_parser("decode", help="every barcode in photos or videos, one JSON object per code")
+    dec.add_argument("files", nargs="+", type=Path)
+    dec.set_defaults(func=_decode)
+    scan = sub.add_parser("scan", help="scans from a scanner as JSON lines (Ctrl+C stops)")
+    scan.add_argument("url")
+    scan.add_argument("--driver", choices=["serial-scanner", "hid-scanner", "camera"],
+                      help="default: guessed from the URL")
+    scan.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE")
+    scan.add_argument("--count", type=int, help="stop after this many scans")
+    scan.set_defaults(func=_scan)
+
+    slip = sub.add_parser("slip", help="declaration slips").add_subparsers(required=True, metavar="ACTION")
+    verify = slip.add_parser("verify", help=f"check a scanned slip QR payload (key from {SECRET_ENV})")
+    verify.add_argument("payload")
+    verify.set_defaults(func=_slip_verify)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from .doctor import run_doctor
+    return run_doctor(args.config, os.environ)
+
+
+def _registry_import(args: argparse.Namespace) -> int:
+    from .cli import load
+    from .residents import import_registry, write_registry
+
+    report = import_registry(args.file, allow_partial=args.allow_partial)
+    for line in report.lines():
+        print(line)
+    if report.registry is None:
+        return 1
+    if not args.dry_run:
+        target = load(args.config).residents_csv
+        write_registry(report.registry, target)
+        print(f"installed into {target}; restart the kiosk service to use it")
+    return 3 if report.rejected else 0
+
+
+def _print(result: dict[str, Any], ok: bool) -> int:
+    print(json.dumps(result, ensure_ascii=False))
+    return 0 if ok else 1
+
+
+def _gate_pulse(args: argparse.Namespace) -> int:
+    from .techtools import gate_pulse
+
+    try:
+        result = gate_pulse(args.driver, args.url, args.channel, args.ms, args.unit)
+    except ValueError as exc:
+        print(f"kiosk gate pulse: {exc}", file=sys.stderr)
+        return 2
+    return _print(result, bool(result.get("ok")))
+
+
+def _gate_inputs(args: argparse.Namespace) -> int:
+    from .techtools import gate_inputs
+
+    try:
+        result = gate_inputs(args.url, args.unit)
+    except ValueError as exc:
+        print(f"kiosk gate inputs: {exc}", file=sys.stderr)
+        return 2
+    return _print(result, bool(result.get("ok")))
+
+
+def _slip_verify(args: argparse.Namespace) -> int:
+    from .slip import slip_key
+    from .techtools import verify_slip_payload
+
+    secret = os.environ.get(SECRET_ENV, "").encode()
+    try:
+        result = verify_slip_payload(args.payload, slip_key(secret))
+    except ValueError as exc:
+        print(f"kiosk slip verify: {exc} (set {SECRET_ENV})", file=sys.stderr)
+        return 2
+    return _print(result, bool(result.get("genuine")))
+
+
+def _decode(args: argparse.Namespace) -> int:
+    from .barcode_cli import decode_files
+
+    for item in decode_files(args.files):
+        print(json.dumps(item, ensure_ascii=False), flush=True)
+    return 0
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from .barcode_cli import parse_option_args, scan_lines
+
+    for item in scan_lines(args.url, args.driver, parse_option_args(args.option), max_scans=args.count):
+        print(json.dumps(item, ensure_ascii=False), flush=True)
+    return 0
