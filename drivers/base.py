@@ -105,7 +105,26 @@ class GatePulsed:
     seconds: float
 
 
-Reading = CardRead | CardRemoved | CardFailed | BadgeRead | ScanRead | GatePulsed
+@dataclass(frozen=True)
+class PassageSeen:
+    """One person went through the turnstile: a complete PASS cycle (active, then idle again).
+
+    ``direction`` is "A" or "B" when the input tells (two inputs, or a controller line that
+    names it) and None for a single undirected PASS contact.
+    """
+
+    direction: str | None = None
+
+
+@dataclass(frozen=True)
+class GateState:
+    """What the release sequence checks before a pulse: relay latched? someone in the turnstile?"""
+
+    relay_on: bool
+    passage_active: bool
+
+
+Reading = CardRead | CardRemoved | CardFailed | BadgeRead | ScanRead | GatePulsed | PassageSeen
 
 
 class Device(Protocol):

@@ -15,6 +15,7 @@ thread for the real kiosk.
 
 from __future__ import annotations
 
+import collections
 import enum
 import logging
 import queue
@@ -25,24 +26,28 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from drivers.base import CardFailed, CardRead, GatePulsed, IdCard, ScanRead
+from drivers.base import CardFailed, CardRead, GatePulsed, IdCard, PassageSeen, ScanRead
 
 from . import screen
 from .catalog import Catalog
 from .clock import Clock
-from .config import SessionConfig
-from .declaration import Declaration, Line, Status
+from .config import ReleaseConfig, SessionConfig
+from .declaration import Declaration, Line
 from .errors import LedgerError
 from .events import Cancel, Confirm, DeviceHealth, DeviceReading, EventBus, GateResult, RemoveLine, Touch
 from .gate import GateControl
 from .identity import mask_id, resident_key
 from .ledger import Ledger
 from .policy import Decision, QuotaRule, decide, rule_for, trade_day
+from .printing import SlipPrinting, SlipResult
+from .release_flow import Outcome, ReleaseFlow
 from .residents import REFERRAL_REASONS, Registry, check_eligibility
+from .slip import slip_key
 
 log = logging.getLogger(__name__)
 
 STATE_TOPIC = "checkpoint.state"
+ALERT_TOPIC = "checkpoint.alert"
 EXPIRE_EVERY_S = 30.0
 GATE_ANSWER_S = 10.0
 """Longest wait for the relay's answer after a pulse was asked for (pulses are capped at a few s)."""
@@ -77,6 +82,7 @@ class Rules:
     site_secret: bytes = field(repr=False)
     hold_ttl_s: float = 120.0
     session: SessionConfig = SessionConfig()
+    release: ReleaseConfig = ReleaseConfig()
 
 
 @dataclass
@@ -97,12 +103,16 @@ class Checkpoint:
     """The kiosk's state machine: feed it messages, read its snapshot."""
 
     def __init__(self, *, rules: Rules, ledger: Ledger, gate: GateControl, bus: EventBus, clock: Clock,
+                 printer: SlipPrinting | None = None,
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
         self.rules = rules
         self.ledger = ledger
         self.gate = gate
         self.bus = bus
         self.clock = clock
+        self.alerts: collections.deque[dict[str, Any]] = collections.deque(maxlen=50)
+        self.release = ReleaseFlow(gate=gate, ledger=ledger, clock=clock, config=rules.release, post=self.post,
+                                   printer=printer, slip_key=slip_key(rules.site_secret), alert=self._alert)
         self._new_id = new_id
         self.phase = Phase.IDLE
         self.session: Session | None = None
@@ -202,7 +212,9 @@ class Checkpoint:
         elif isinstance(message, Touch):
             self._activity = self.clock.monotonic()
         elif isinstance(message, GateResult):
-            self._on_gate(message)
+            self._after_release(self.release.on_gate_result(message))
+        elif isinstance(message, SlipResult):
+            self.release.on_slip(message)
         else:
             raise TypeError(f"unknown message {type(message).__name__}")
         self._publish()
@@ -231,9 +243,14 @@ class Checkpoint:
                 changed = True
         elif self._phase_until is not None and now >= self._phase_until:
             if self.phase is Phase.APPROVED and self.session and self.session.declaration:
-                self._on_gate(GateResult(self.session.declaration.id, "the gate did not answer in time"))
+                result = GateResult(self.session.declaration.id, "the gate did not answer in time")
+                self._after_release(self.release.on_gate_result(result))
             else:
                 self._reset(None)
+            changed = True
+        outcome = self.release.tick()
+        if outcome is not None:
+            self._after_release(outcome)
             changed = True
         if now >= self._next_expiry:
             self._next_expiry = now + EXPIRE_EVERY_S
@@ -262,6 +279,8 @@ class Checkpoint:
                 self._set_notice(reading.reason)
         elif isinstance(reading, ScanRead):
             self._on_scan(reading)
+        elif isinstance(reading, PassageSeen):
+            self._after_release(self.release.on_passage(reading.direction))
         elif isinstance(reading, GatePulsed):
             pass  # the pulse result arrives as GateResult through GateControl
 
@@ -370,31 +389,31 @@ class Checkpoint:
             return
         self._log_decision(decl, "approved", ())
         self._enter(Phase.APPROVED)
-        self.gate.pulse(decl.id, self.post)
+        self.release.start(decl)
 
-    def _on_gate(self, result: GateResult) -> None:
+    def _after_release(self, outcome: Outcome | None) -> None:
+        """Show what the release flow decided: walk through, done, or referred."""
         s = self.session
-        if self.phase is not Phase.APPROVED or s is None or s.declaration is None \
-                or s.declaration.id != result.declaration_id:
-            log.warning("gate result for declaration %s outside its session", result.declaration_id)
+        if outcome is None or s is None or s.declaration is None or s.declaration.id != outcome.declaration.id:
             return
-        now = self.clock.now()
-        try:
-            if result.error is not None:
-                log.error("gate fault declaration=%s: %s", result.declaration_id, result.error)
-                self.ledger.release(result.declaration_id, now=now, reason="gate_fault")
-                self._refer(s.declaration, ("gate_fault",))
-                return
-            status = self.ledger.commit(result.declaration_id, now=now)
-        except LedgerError as exc:
-            log.error("ledger failed after the gate declaration=%s: %s", result.declaration_id, exc)
-            self._enter(Phase.REFERRED, ("ledger_unavailable",))
-            return
-        if status is not Status.committed:
-            self._refer(s.declaration, ("hold_expired",))
-            return
-        s.used_fen = self.ledger.used(s.key, s.day, now=now)
-        self._enter(Phase.GATE)
+        if outcome.kind == "waiting":
+            self._enter(Phase.GATE)
+            self._phase_until = None          # the passage window decides, not a screen timer
+        elif outcome.kind == "committed":
+            try:
+                s.used_fen = self.ledger.used(s.key, s.day, now=self.clock.now())
+            except LedgerError as exc:
+                log.warning("could not refresh the quota after commit: %s", exc)
+            self._enter(Phase.GATE)
+        else:
+            self._log_decision(outcome.declaration, "referred", outcome.reasons)
+            self._enter(Phase.REFERRED, outcome.reasons)
+
+    def _alert(self, kind: str, data: dict[str, Any]) -> None:
+        """Something an officer must see (tailgating, a passage with no release)."""
+        alert = {"kind": kind, "at": self.clock.now().isoformat(), **data}
+        self.alerts.append(alert)
+        self.bus.publish(ALERT_TOPIC, alert)
 
     def _refer(self, decl: Declaration, reasons: tuple[str, ...], *, record: bool = True) -> None:
         if record:

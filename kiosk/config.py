@@ -22,6 +22,9 @@ from .errors import ConfigError
 from .policy import QuotaRule
 
 DEVICE_ROLES = ("idcard", "scanner", "gate")
+"""Devices every kiosk has."""
+OPTIONAL_ROLES = ("passage", "printer", "badge")
+"""Devices a kiosk may have: a separate passage sensor, a slip printer, an officer badge reader."""
 SECRET_ENV = "KIOSK_SITE_SECRET"
 
 CheckDevice = Callable[[str, str, Mapping[str, Any]], list[str]]
@@ -50,6 +53,16 @@ class SessionConfig:
 
 
 @dataclass(frozen=True)
+class ReleaseConfig:
+    """How the gate release ends: on the pulse, or on the passage sensor."""
+
+    wait_for_passage: bool = False
+    """Commit only when the passage sensor saw the resident go through (needs a passage input)."""
+    passage_timeout_s: float = 8.0
+    """Window after the pulse for the passage; just above the turnstile's own relock time."""
+
+
+@dataclass(frozen=True)
 class WebConfig:
     """Where the HTTP server listens."""
 
@@ -73,6 +86,7 @@ class KioskConfig:
     catalog_csv: Path
     session: SessionConfig
     web: WebConfig
+    release: ReleaseConfig
     devices: Mapping[str, DeviceConfig]
     site_secret: bytes = field(repr=False)
 
@@ -167,6 +181,7 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, env: Mapping[str, st
     session = _session(root.sub("session", required=False))
     web = _web(root.sub("web", required=False))
     devices = _devices(root.sub("devices"), check_device)
+    release = _release(root.sub("release", required=False), devices, problems)
     root.finish()
     secret = _secret(env, problems)
     if problems:
@@ -174,7 +189,7 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, env: Mapping[str, st
     return KioskConfig(
         kiosk_id=kiosk_id, site=site, timezone=tz, language=language, quota=quota,
         ledger_url=_sqlite_relative(ledger_url, base_dir), hold_ttl_s=hold_ttl_s,
-        residents_csv=residents, catalog_csv=catalog, session=session, web=web,
+        residents_csv=residents, catalog_csv=catalog, session=session, web=web, release=release,
         devices=devices, site_secret=secret,
     )
 
@@ -229,9 +244,26 @@ def _web(t: _Table) -> WebConfig:
     return w
 
 
+def _release(t: _Table, devices: Mapping[str, DeviceConfig], problems: list[str]) -> ReleaseConfig:
+    r = ReleaseConfig(
+        wait_for_passage=t.get("wait_for_passage", bool, ReleaseConfig.wait_for_passage),
+        passage_timeout_s=t.get("passage_timeout_s", float, ReleaseConfig.passage_timeout_s,
+                                minimum=2.0, maximum=60.0),
+    )
+    t.finish()
+    gate = devices.get("gate")
+    has_sensor = "passage" in devices or bool(gate and gate.options.get("passage_input"))
+    if r.wait_for_passage and not has_sensor:
+        problems.append("release.wait_for_passage: no passage sensor configured "
+                        "(add [devices.passage] or devices.gate.passage_input)")
+    return r
+
+
 def _devices(t: _Table, check_device: CheckDevice | None) -> dict[str, DeviceConfig]:
     devices: dict[str, DeviceConfig] = {}
-    for role in DEVICE_ROLES:
+    for role in DEVICE_ROLES + OPTIONAL_ROLES:
+        if role in OPTIONAL_ROLES and role not in t.data:
+            continue
         d = t.sub(role)
         driver = d.get("driver", str)
         url = d.get("url", str)

@@ -42,6 +42,8 @@ REASONS: dict[str, str] = {
     "hold_expired": "The quota held for this declaration expired before it was confirmed.",
     "session_timeout": "The session was reset after a period without activity.",
     "cancelled": "The resident cancelled the declaration.",
+    # the gate release (kiosk.release_flow)
+    "not_passed": "The gate opened but the passage sensor saw nobody go through; the hold was released.",
     # passports and ID cards with a chip (drivers.cardreader.emrtd)
     "mrz_required": "The document's machine-readable zone must be entered before its chip can be read.",
     "access_denied": "The document's chip refused Basic Access Control: the MRZ used does not match it.",

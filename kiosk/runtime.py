@@ -28,11 +28,16 @@ from .config import KioskConfig
 from .events import DeviceHealth, DeviceReading, EventBus
 from .gate import GateControl
 from .ledger import Ledger, open_ledger
+from .printing import SlipPrinting
 from .residents import Registry
 
 log = logging.getLogger(__name__)
 
 HEALTH_TOPIC = "device.health"
+
+POLL_S = {"gate": 0.05, "passage": 0.02}
+"""Read timeout per role: a pulse waits at most this long behind the gate's liveness read, and
+passage edges are sampled this often; other devices use 0.2 s."""
 
 HealthListener = Callable[[str, Health], None]
 """Called with (role, new health) on the device's thread whenever a device changes health."""
@@ -103,7 +108,7 @@ def build_kiosk(cfg: KioskConfig, clock: Clock, *, devices: Mapping[str, Device]
     bus = EventBus()
     rules = Rules(kiosk_id=cfg.kiosk_id, registry=registry, catalog=catalog, quota=cfg.quota,
                   timezone=cfg.timezone, site_secret=cfg.site_secret, hold_ttl_s=cfg.hold_ttl_s,
-                  session=cfg.session)
+                  session=cfg.session, release=cfg.release)
     devices = dict(devices) if devices is not None else _create_devices(cfg)
     runners: dict[str, DeviceRunner] = {}
     holder: dict[str, Any] = {}
@@ -122,11 +127,13 @@ def build_kiosk(cfg: KioskConfig, clock: Clock, *, devices: Mapping[str, Device]
         return deliver
 
     for role, device in devices.items():
-        runners[role] = DeviceRunner(device, on_reading=on_reading(role), on_health=on_health(role), clock=clock)
+        runners[role] = DeviceRunner(device, on_reading=on_reading(role), on_health=on_health(role), clock=clock,
+                                     poll_s=POLL_S.get(role, 0.2))
     gate_cfg = cfg.devices.get("gate")
     pulse_s = float(gate_cfg.options.get("pulse_s", 0.5)) if gate_cfg else 0.5
     gate = GateControl(runners.get("gate"), pulse_s=pulse_s)
-    checkpoint = Checkpoint(rules=rules, ledger=ledger, gate=gate, bus=bus, clock=clock)
+    printer = SlipPrinting(runners["printer"]) if "printer" in runners else None
+    checkpoint = Checkpoint(rules=rules, ledger=ledger, gate=gate, bus=bus, clock=clock, printer=printer)
     holder["cp"] = checkpoint
     holder["kiosk"] = kiosk = Kiosk(cfg, checkpoint, ledger, bus, runners)
     return kiosk

@@ -438,3 +438,135 @@ def test_stop_drains_a_gate_result_already_queued(cp: Checkpoint, gate, ledger) 
     cp.start()
     cp.stop()
     assert ledger.get(decl_id).status is Status.committed
+
+
+# -- the release sequence with a passage sensor (issue 6) ------------------------------------------
+
+class SyncRunner:
+    """Runs printer commands at once on the caller's thread (the real runner is tested in drivers)."""
+
+    def __init__(self, device: object) -> None:
+        self.device = device
+        self.health = Health("printer", HealthState.CONNECTED)
+
+    def call(self, fn):  # type: ignore[no-untyped-def]
+        from concurrent.futures import Future
+        fut: Future[object] = Future()
+        try:
+            fut.set_result(fn(self.device))
+        except Exception as exc:
+            fut.set_exception(exc)
+        return fut
+
+
+@pytest.fixture
+def printer():  # type: ignore[no-untyped-def]
+    from drivers.printer.escpos import SlipPrinter
+    device = SlipPrinter("printer", "capture://")
+    device.open()
+    yield device
+    device.close()
+
+
+@pytest.fixture
+def cpp(clock: FakeClock, ledger, gate: ScriptedGate, printer) -> Checkpoint:
+    """A checkpoint that commits on the passage sensor (8 s window) and prints slips."""
+    from kiosk.config import ReleaseConfig
+    from kiosk.printing import SlipPrinting
+    rules = Rules(kiosk_id="test-01", registry=Registry.from_csv(RESIDENTS_CSV), catalog=Catalog.from_csv(CATALOG_CSV),
+                  quota=(QuotaRule(date(2020, 1, 1), 800000),), timezone=ZoneInfo("Asia/Shanghai"),
+                  site_secret=SECRET, hold_ttl_s=60, session=SessionConfig(result_s=8),
+                  release=ReleaseConfig(wait_for_passage=True, passage_timeout_s=8))
+    checkpoint = Checkpoint(rules=rules, ledger=ledger, gate=gate, bus=EventBus(), clock=clock,  # type: ignore[arg-type]
+                            printer=SlipPrinting(SyncRunner(printer)))
+    for role in ("idcard", "scanner", "gate"):
+        checkpoint.handle(DeviceHealth(role, Health(role, HealthState.CONNECTED)))
+    return checkpoint
+
+
+def pulsed(cp: Checkpoint, gate: ScriptedGate) -> str:
+    """Tap, scan flour, confirm, and let the relay report a good pulse; returns the declaration id."""
+    tap(cp, "eligible")
+    scan(cp, FLOUR)
+    cp.handle(Confirm())
+    decl_id, _ = gate.pulses[-1]
+    cp.handle(GateResult(decl_id))
+    return decl_id
+
+
+def passage(cp: Checkpoint, direction: str | None = None) -> None:
+    from drivers.base import PassageSeen
+    cp.handle(DeviceReading("gate", PassageSeen(direction), cp.clock.now()))
+
+
+def test_passage_commits_and_prints_a_genuine_slip(cpp: Checkpoint, gate, ledger, printer, clock: FakeClock) -> None:
+    """GIVEN a good pulse THEN the hold waits for the passage; the passage commits and a signed slip prints."""
+    from kiosk.slip import slip_key, verify_slip
+    decl_id = pulsed(cpp, gate)
+    assert cpp.phase is Phase.GATE and ledger.get(decl_id).status is Status.held
+    clock.advance(3)
+    cpp.tick()
+    passage(cpp)
+    assert ledger.get(decl_id).status is Status.committed
+    slip = b"".join(printer.captured)
+    assert b"\x1b\x40" in slip and b"\x1d\x28\x6b" in slip           # init, and a native QR code
+    store = next(part for part in slip.split(b"\x1d(k") if part[2:5] == b"1P0")   # GS ( k pL pH 1 P 0 data
+    payload = store[5:5 + store[0] + 256 * store[1] - 3].decode()
+    check = verify_slip(payload, slip_key(SECRET))
+    assert check.genuine and check.declaration_id == decl_id
+
+
+def test_no_passage_releases_and_refers_without_a_second_pulse(cpp: Checkpoint, gate, ledger, clock: FakeClock,
+                                                               printer) -> None:
+    """GIVEN a good pulse WHEN nobody passes within 8 s THEN the hold is released, the resident referred,
+    the gate not pulsed again and no slip printed."""
+    decl_id = pulsed(cpp, gate)
+    clock.advance(7.9)
+    cpp.tick()
+    assert cpp.phase is Phase.GATE
+    clock.advance(0.2)
+    cpp.tick()
+    assert cpp.phase is Phase.REFERRED and cpp.reasons == ("not_passed",)
+    assert ledger.get(decl_id).status is Status.referred
+    assert len(gate.pulses) == 1 and printer.captured == []
+
+
+def test_relay_fault_fails_closed_with_a_sensor(cpp: Checkpoint, gate, ledger) -> None:
+    """A relay fault releases the hold and refers, passage sensor or not."""
+    tap(cpp, "eligible")
+    scan(cpp, FLOUR)
+    cpp.handle(Confirm())
+    decl_id, _ = gate.pulses[0]
+    cpp.handle(GateResult(decl_id, error="RelayStuck: coil 1 still on"))
+    assert cpp.phase is Phase.REFERRED and cpp.reasons == ("gate_fault",)
+    assert ledger.get(decl_id).status is Status.referred
+
+
+def test_tailgating_is_an_alert_for_the_officer(cpp: Checkpoint, gate, ledger, clock: FakeClock) -> None:
+    """Two passages on one pulse: the first commits, the second raises a tailgating alert on the bus."""
+    sub = cpp.bus.subscribe({"checkpoint.alert"})
+    decl_id = pulsed(cpp, gate)
+    passage(cpp)
+    clock.advance(1)
+    passage(cpp)
+    assert ledger.get(decl_id).status is Status.committed
+    assert [a["kind"] for a in cpp.alerts] == ["tailgating"]
+    event = sub.get(timeout=0)
+    assert event is not None and event.payload["declaration_id"] == decl_id and event.payload["passages"] == 2
+
+
+def test_passage_with_no_release_is_an_alert(cpp: Checkpoint) -> None:
+    """Someone pushing through a closed gate is reported, not ignored."""
+    passage(cpp, "A")
+    assert [a["kind"] for a in cpp.alerts] == ["passage_without_release"]
+    assert cpp.phase is Phase.IDLE
+
+
+def test_printer_fault_never_blocks_the_gate(cpp: Checkpoint, gate, ledger, printer) -> None:
+    """A printer that fails still lets the committed resident go: the fault is only recorded."""
+    printer.close()           # unplugged: printing raises inside the printer runner
+    decl_id = pulsed(cpp, gate)
+    passage(cpp)
+    assert ledger.get(decl_id).status is Status.committed and cpp.phase is Phase.GATE
+    cpp.handle(cpp._inbox.get_nowait()[0])     # the SlipResult the printer posted
+    assert cpp.release.last_slip is not None and cpp.release.last_slip.error is not None

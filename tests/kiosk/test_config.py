@@ -123,3 +123,20 @@ def test_missing_file(tmp_path: Path) -> None:
     """A missing file is a ConfigError, not a traceback."""
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.toml", env=ENV)
+
+
+def test_waiting_for_passage_needs_a_sensor(tmp_path: Path) -> None:
+    """[release] wait_for_passage without any passage input is named; with a turnstile line it loads."""
+    text = GOOD + "\n[release]\nwait_for_passage = true\npassage_timeout_s = 9\n"
+    assert any(p.startswith("release.wait_for_passage: no passage sensor") for p in problems(tmp_path, text))
+    with_sensor = text + '\n[devices.passage]\ndriver = "turnstile-line"\nurl = "/dev/kiosk/turnstile"\n'
+    cfg = load_config(write(tmp_path, with_sensor), env=ENV, check_device=check_device)
+    assert cfg.release.wait_for_passage and cfg.release.passage_timeout_s == 9.0
+    assert cfg.devices["passage"].driver == "turnstile-line"
+
+
+def test_optional_devices_are_checked_against_their_kind(tmp_path: Path) -> None:
+    """A printer entry with a gate driver is refused with its key."""
+    text = GOOD + '\n[devices.printer]\ndriver = "lcus"\nurl = "capture://"\n'
+    assert any("devices.printer.driver: 'lcus' is a gate driver, not a printer driver" in p
+               for p in problems(tmp_path, text))
