@@ -122,6 +122,9 @@ class DeviceRunner:
                                          device=self.device.name, url=self.device.url))
             return fut
         self._calls.put((fn, fut))
+        wake = getattr(self.device, "wake", None)
+        if wake is not None:      # a driver that can cut its blocking read short runs the command now
+            wake()
         return fut
 
     # -- the thread -------------------------------------------------------------

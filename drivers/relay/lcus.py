@@ -108,6 +108,15 @@ class LcusRelay:
             wire.debug("%s < %s", self.name, data.hex(" "))
         return None
 
+    def wake(self) -> None:
+        """Cut the liveness read short so a queued pulse runs now (called by the runner, any thread)."""
+        port = self._port
+        if port is not None and hasattr(port, "cancel_read"):
+            try:
+                port.cancel_read()
+            except PORT_ERRORS:
+                pass
+
     # -- GateRelay --------------------------------------------------------------------
 
     def pulse(self, seconds: float) -> GatePulsed:

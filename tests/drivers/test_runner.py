@@ -239,3 +239,20 @@ def test_pulse_requested_while_open_failed_does_not_fire_late(recorder: Recorder
     finally:
         runner.stop()
     assert relay_sim.on_periods(1) == []
+
+
+def test_a_pulse_does_not_wait_for_the_poll_read(recorder: Recorder, relay_sim: LcusSimulator) -> None:
+    """GIVEN a gate runner polling with a long read WHEN a pulse is asked for THEN the relay switches
+    long before the read would have timed out (the runner wakes the driver)."""
+    runner = DeviceRunner(LcusRelay("gate", relay_sim.port), on_reading=recorder.on_reading,
+                          on_health=recorder.on_health, clock=SystemClock(), poll_s=2.0)
+    runner.start()
+    try:
+        wait_for(lambda: runner.health.state is HealthState.CONNECTED)
+        time.sleep(0.1)                          # the runner is now inside its 2 s read
+        asked = time.monotonic()
+        runner.call(lambda dev: dev.pulse(0.05)).result(timeout=3)
+        first_on = relay_sim.on_periods(1)[0][0]
+        assert first_on - asked < 0.5
+    finally:
+        runner.stop()
