@@ -1,5 +1,9 @@
 """The quota ledger: one interface (hold -> commit / release, refer), back-ends chosen by URL.
 
+``sqlite:///absolute/path.db`` is one kiosk's embedded ledger (kiosk.ledger.sqlite); ``postgresql://…`` is the
+port database shared by every kiosk of a port (kiosk.ledger.postgres). kiosk.ledger.admin has what the
+``kiosk ledger`` commands call (migrate, remaining, export).
+
 Every write is idempotent by declaration id and every time is passed in by the caller as an aware
 datetime: the ledger never reads the clock, so each back-end and each test sees the same behaviour.
 
@@ -23,7 +27,7 @@ from urllib.parse import unquote
 from kiosk.declaration import Declaration, HoldResult, Status, StoredDeclaration
 from kiosk.errors import LedgerError
 
-__all__ = ["GRACE", "Ledger", "as_utc", "check_ttl", "open_ledger"]
+__all__ = ["GRACE", "Ledger", "as_utc", "backend_of", "check_ttl", "open_ledger", "sqlite_path"]
 
 # An expired hold keeps counting against the quota for GRACE after expires_at. The ledger never reads
 # a clock: each caller (each kiosk, each thread) passes its own `now`, and those clocks and in-flight
@@ -34,7 +38,7 @@ __all__ = ["GRACE", "Ledger", "as_utc", "check_ttl", "open_ledger"]
 # whether anyone marked the hold expired yet), so `used` is the same whether or not a sweeper ran.
 GRACE = timedelta(seconds=60)
 
-_ACCEPTED_FORMS = "sqlite:///absolute/path.db (PostgreSQL, postgresql://..., is planned)"
+_ACCEPTED_FORMS = "sqlite:///absolute/path.db or postgresql://user@host:port/dbname"
 
 
 @runtime_checkable
@@ -73,6 +77,10 @@ class Ledger(Protocol):
         """The recorded declaration, or None if the id is unknown."""
         ...
 
+    def list_day(self, day: date) -> list[StoredDeclaration]:
+        """Every declaration recorded for ``day``, oldest first (exports, officers)."""
+        ...
+
     def close(self) -> None:
         """Release the back-end's connections; further calls raise LedgerError."""
         ...
@@ -94,23 +102,32 @@ def check_ttl(ttl_s: float) -> timedelta:
     return timedelta(seconds=ttl_s)
 
 
-def open_ledger(url: str) -> Ledger:
-    """Open the ledger named by ``url``; LedgerError for a URL no back-end accepts."""
+def backend_of(url: str) -> str:
+    """``"sqlite"`` or ``"postgres"``: the back-end a ledger URL names; LedgerError for any other URL."""
     if not isinstance(url, str):
         raise LedgerError(f"ledger URL must be a string; accepted: {_ACCEPTED_FORMS}")
-    if url.startswith("sqlite:"):
-        from kiosk.ledger.sqlite import SqliteLedger  # deferred: keeps the package import light
-
-        return SqliteLedger(_sqlite_path(url))
     scheme = url.split(":", 1)[0] if ":" in url else ""
+    if scheme == "sqlite":
+        return "sqlite"
     if scheme in ("postgresql", "postgres"):
-        raise LedgerError(f"the PostgreSQL ledger is not available yet; accepted: {_ACCEPTED_FORMS}")
+        return "postgres"
     # Only the scheme is echoed: a URL may carry a password.
     shown = f"scheme {scheme!r}" if scheme else "a URL without a scheme"
     raise LedgerError(f"unsupported ledger URL ({shown}); accepted: {_ACCEPTED_FORMS}")
 
 
-def _sqlite_path(url: str) -> str:
+def open_ledger(url: str) -> Ledger:
+    """Open the ledger named by ``url``; LedgerError for a URL no back-end accepts."""
+    if backend_of(url) == "sqlite":
+        from kiosk.ledger.sqlite import SqliteLedger  # deferred: keeps the package import light
+
+        return SqliteLedger(sqlite_path(url))
+    from kiosk.ledger.postgres import PostgresLedger  # deferred: psycopg only when it is used
+
+    return PostgresLedger(url)
+
+
+def sqlite_path(url: str) -> str:
     """The absolute file path of a ``sqlite:///absolute/path.db`` URL; LedgerError otherwise."""
     if not url.startswith("sqlite:///"):
         raise LedgerError(f"SQLite ledger URL {url!r} needs an absolute path: {_ACCEPTED_FORMS}")

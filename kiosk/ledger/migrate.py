@@ -1,8 +1,9 @@
-"""Schema migrations of the SQLite ledger: numbered SQL files applied in order at open.
+"""Schema migrations: each back-end's numbered SQL files, and how a SQLite ledger applies them at open.
 
-``migrations/NNNN_name.sql`` files run in version order, each in its own transaction together with a row in
-``schema_migrations`` and ``PRAGMA user_version = NNNN``, so the version always matches the schema. A
-database whose version is newer than the newest file was written by newer code: it is refused.
+``migrations/<dialect>/NNNN_name.sql`` files (dialect ``sqlite`` or ``postgres``) are loaded here; PostgreSQL
+applies its own in kiosk.ledger.pg_schema. SQLite runs them in version order, each in its own transaction
+together with a row in ``schema_migrations`` and ``PRAGMA user_version = NNNN``, so the version always matches
+the schema. A database whose version is newer than the newest file was written by newer code: it is refused.
 """
 
 from __future__ import annotations
@@ -29,11 +30,15 @@ class Migration:
     sql: str
 
 
-def load_migrations(directory: Path | None = None) -> tuple[Migration, ...]:
-    """The migrations in ``directory`` (default: the packaged ones), checked to be numbered 1..N."""
-    folder: Traversable = directory if directory is not None else resources.files("kiosk.ledger").joinpath(
-        "migrations"
-    )
+DIALECTS = ("sqlite", "postgres")
+
+
+def load_migrations(directory: Path | None = None, *, dialect: str = "sqlite") -> tuple[Migration, ...]:
+    """The migrations in ``directory`` (default: the packaged ones of ``dialect``), checked to be numbered 1..N."""
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown migration dialect {dialect!r}; known: {', '.join(DIALECTS)}")
+    packaged = resources.files("kiosk.ledger").joinpath("migrations").joinpath(dialect)
+    folder: Traversable = directory if directory is not None else packaged
     found: list[Migration] = []
     for entry in folder.iterdir():
         match = _FILE_NAME.match(entry.name)

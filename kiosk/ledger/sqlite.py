@@ -104,7 +104,7 @@ class SqliteLedger:
             # isolation_level=None: no implicit transactions; every transaction below is explicit.
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
-            raise LedgerError(f"cannot open ledger {self._path}: {exc}") from exc
+            raise LedgerError(f"cannot open ledger {self._path}: {_explain(exc, self._path)}") from exc
         try:
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
@@ -114,7 +114,7 @@ class SqliteLedger:
             conn.execute("PRAGMA synchronous = FULL")
         except sqlite3.Error as exc:
             conn.close()
-            raise LedgerError(f"cannot open ledger {self._path}: {exc}") from exc
+            raise LedgerError(f"cannot open ledger {self._path}: {_explain(exc, self._path)}") from exc
         except BaseException:
             conn.close()
             raise
@@ -139,7 +139,7 @@ class SqliteLedger:
                         conn.rollback()
                     raise
             except sqlite3.Error as exc:
-                raise LedgerError(f"ledger {op} failed on {self._path}: {exc}") from exc
+                raise LedgerError(f"ledger {op} failed on {self._path}: {_explain(exc, self._path)}") from exc
 
     def hold(self, decl: Declaration, *, now: datetime, ttl_s: float) -> HoldResult:
         """Check the quota and record ``decl`` as held, atomically; a retry returns the first result."""
@@ -236,6 +236,13 @@ class SqliteLedger:
             row = conn.execute(_SELECT_ONE, (declaration_id,)).fetchone()
         return None if row is None else self._stored(row)
 
+    def list_day(self, day: date) -> list[StoredDeclaration]:
+        """Every declaration recorded for ``day``, oldest first (exports, officers)."""
+        query = f"SELECT {_COLUMNS} FROM declarations WHERE day = ? ORDER BY recorded_at, id"
+        with self._transaction("list_day", write=False) as conn:
+            rows = conn.execute(query, (day.isoformat(),)).fetchall()
+        return [self._stored(row) for row in rows]
+
     def close(self) -> None:
         """Close the connection; further calls raise LedgerError. Idempotent."""
         with self._lock:
@@ -285,6 +292,29 @@ class SqliteLedger:
         except (ValueError, TypeError) as exc:
             problem = f"ledger {self._path}: declaration {row['id']!r} does not decode: {exc}"
             raise LedgerError(problem) from exc
+
+
+# What the kiosk's operator should read first, by SQLite's primary result code (extended codes share it).
+_REASONS = {
+    "SQLITE_FULL": "the disk is full",
+    "SQLITE_READONLY": "the ledger file is read-only",
+    "SQLITE_IOERR": "disk I/O error (a failing disk, or a file system gone read-only)",
+    "SQLITE_BUSY": "another process kept the ledger locked beyond the busy timeout",
+    "SQLITE_CORRUPT": "the file is damaged",
+    "SQLITE_NOTADB": "the file is not a ledger database",
+    "SQLITE_CANTOPEN": "the file cannot be opened",
+}
+
+
+def _explain(exc: sqlite3.Error, path: Path) -> str:
+    """A clear reason for a SQLite failure, then SQLite's own code and words."""
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    reason = next((text for code, text in _REASONS.items() if name == code or name.startswith(code + "_")), "")
+    if name.startswith(("SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_READONLY")) and not os.access(path.parent, os.W_OK):
+        # access(2) reports EROFS even to root: the usual cause is a file system remounted read-only.
+        reason = f"{reason}; its directory is not writable (a read-only file system?)"
+    detail = f"{name}: {exc}" if name else str(exc)
+    return f"{reason} ({detail})" if reason else detail
 
 
 def _enable_wal(conn: sqlite3.Connection, path: Path, busy_timeout_s: float) -> None:

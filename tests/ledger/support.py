@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import NamedTuple
 
+import psycopg
+
 from kiosk.declaration import Declaration, Line, Status
-from kiosk.ledger import Ledger
+from kiosk.ledger import Ledger, backend_of, sqlite_path
 
 DAY = date(2026, 11, 25)
 LIMIT = 800_000
 TTL = 120.0
-MIGRATIONS = Path(__file__).resolve().parents[2] / "kiosk" / "ledger" / "migrations"
+MIGRATIONS = Path(__file__).resolve().parents[2] / "kiosk" / "ledger" / "migrations" / "sqlite"
+PG_MIGRATIONS = MIGRATIONS.parent / "postgres"
 
 
 class RawRow(NamedTuple):
@@ -26,9 +30,34 @@ class RawRow(NamedTuple):
     total_fen: int
     limit_fen: int
     status: str
+    hold_used_fen: int | None = None
 
 
 RawRows = Callable[[], list[RawRow]]
+_RAW_COLUMNS = "id, resident_key, {day}, total_fen, limit_fen, status, hold_used_fen"
+
+
+def raw_reader(url: str) -> RawRows:
+    """A function reading every declaration row straight from the store at ``url``, bypassing the ledger."""
+    if backend_of(url) == "sqlite":
+        path = sqlite_path(url)
+
+        def _read_sqlite() -> list[RawRow]:
+            conn = sqlite3.connect(path)
+            try:
+                rows = conn.execute(f"SELECT {_RAW_COLUMNS.format(day='day')} FROM declarations").fetchall()
+            finally:
+                conn.close()
+            return [RawRow(*row) for row in rows]
+
+        return _read_sqlite
+
+    def _read_postgres() -> list[RawRow]:
+        with psycopg.connect(url, autocommit=True) as conn:
+            query = f"SELECT {_RAW_COLUMNS.format(day='day::text')} FROM declarations"
+            return [RawRow(*row) for row in conn.execute(query.encode()).fetchall()]
+
+    return _read_postgres
 
 
 def overspent(rows: list[RawRow]) -> dict[tuple[str, str], int]:

@@ -1,4 +1,5 @@
-"""SQLite back-end specifics: ledger URLs, unusable files, schema versions and migrations."""
+"""SQLite back-end specifics: ledger URLs, unusable files, schema versions and migrations (PostgreSQL URLs and
+schema: test_postgres.py)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,7 @@ from tests.ledger.support import MIGRATIONS, TTL, decl
         ("sqlite://", "absolute path"),
         ("sqlite://relative/ledger.db", "absolute path"),
         ("sqlite:///tmp/ledger.db?mode=ro", "no query"),
-        ("postgresql://kiosk:secret@db/ledger", "not available yet"),
-        ("mysql://kiosk:secret@db/ledger", "scheme 'mysql'.*sqlite:///absolute/path.db"),
+        ("mysql://kiosk:secret@db/ledger", "scheme 'mysql'.*sqlite:///absolute/path.db or postgresql://"),
         ("/var/lib/kiosk/ledger.db", "without a scheme.*sqlite:///absolute/path.db"),
         ("", "without a scheme"),
     ],
