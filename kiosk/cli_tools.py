@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ DEFAULT_CONFIG = Path(os.environ.get("KIOSK_CONFIG", "/etc/kiosk/kiosk.toml"))
 
 
 def register(sub: Any) -> None:
-    """Add the doctor, registry, gate, decode, scan and slip sub-commands to ``sub``."""
+    """Add the doctor, registry, ledger, gate, decode, scan and slip sub-commands to ``sub``."""
     doctor = sub.add_parser("doctor", help="check devices, pcscd, camera, ledger, clock and disk; exit 1 on a problem")
     doctor.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     doctor.set_defaults(func=_doctor)
@@ -33,6 +34,22 @@ def register(sub: Any) -> None:
     imp.add_argument("--allow-partial", action="store_true", help="install the good rows even if some are bad")
     imp.add_argument("--dry-run", action="store_true", help="report only; install nothing")
     imp.set_defaults(func=_registry_import)
+
+    ledger = sub.add_parser("ledger", help="the quota ledger").add_subparsers(required=True, metavar="ACTION")
+    mig = ledger.add_parser("migrate", help="bring the ledger's schema up to date (run once per upgrade)")
+    mig.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    mig.add_argument("--url", help="the ledger URL (default: the config's [ledger] url)")
+    mig.set_defaults(func=_ledger_migrate)
+    rem = ledger.add_parser("remaining", help="a resident's duty-free quota left on a day")
+    rem.add_argument("id_number")
+    rem.add_argument("--date", type=date.fromisoformat, help="YYYY-MM-DD (default: today, Beijing time)")
+    rem.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    rem.set_defaults(func=_ledger_remaining)
+    exp = ledger.add_parser("export", help="every declaration of a day as CSV")
+    exp.add_argument("--date", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
+    exp.add_argument("--output", type=Path, help="file to write (default: standard output)")
+    exp.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    exp.set_defaults(func=_ledger_export)
 
     gate = sub.add_parser("gate", help="test the gate relay board").add_subparsers(required=True, metavar="ACTION")
     pulse = gate.add_parser("pulse", help="release the gate once")
@@ -139,4 +156,60 @@ def _scan(args: argparse.Namespace) -> int:
 
     for item in scan_lines(args.url, args.driver, parse_option_args(args.option), max_scans=args.count):
         print(json.dumps(item, ensure_ascii=False), flush=True)
+    return 0
+
+
+def _ledger_migrate(args: argparse.Namespace) -> int:
+    from .cli import load
+    from .ledger.admin import migrate
+
+    url = args.url or load(args.config).ledger_url
+    result = migrate(url)
+    print(f"{result.ledger}: schema {result.before} -> {result.after}")
+    return 0
+
+
+def _ledger_remaining(args: argparse.Namespace) -> int:
+    from .cli import load
+    from .clock import SystemClock
+    from .identity import mask_id, resident_key, validate_id_number
+    from .ledger import open_ledger
+    from .ledger.admin import remaining
+    from .money import format_fen
+    from .policy import rule_for, trade_day
+
+    problem = validate_id_number(args.id_number)
+    if problem is not None:
+        print(f"kiosk ledger remaining: {problem}: not a valid resident ID number", file=sys.stderr)
+        return 2
+    cfg = load(args.config)
+    now = SystemClock().now()
+    day = args.date or trade_day(now, cfg.timezone)
+    ledger = open_ledger(cfg.ledger_url)
+    try:
+        quota = remaining(ledger, resident_key(args.id_number, cfg.site_secret), day,
+                          limit_fen=rule_for(cfg.quota, day).daily_limit_fen, now=now)
+    finally:
+        ledger.close()
+    print(json.dumps({"id": mask_id(args.id_number), "day": day.isoformat(), "used": format_fen(quota.used_fen),
+                      "limit": format_fen(quota.limit_fen), "remaining": format_fen(quota.remaining_fen),
+                      "remaining_fen": quota.remaining_fen}, ensure_ascii=False))
+    return 0
+
+
+def _ledger_export(args: argparse.Namespace) -> int:
+    from .cli import load
+    from .ledger import open_ledger
+    from .ledger.admin import export_csv
+
+    ledger = open_ledger(load(args.config).ledger_url)
+    try:
+        if args.output is None:
+            count = export_csv(ledger, args.date, sys.stdout)
+        else:
+            with open(args.output, "w", encoding="utf-8", newline="") as out:
+                count = export_csv(ledger, args.date, out)
+    finally:
+        ledger.close()
+    print(f"{count} declarations of {args.date.isoformat()}", file=sys.stderr)
     return 0

@@ -111,3 +111,37 @@ def test_scan_prints_scans_from_a_serial_scanner() -> None:
     assert result.returncode == 0, result.stderr
     scans = [json.loads(line) for line in result.stdout.splitlines() if '"text"' in line]
     assert scans and scans[0]["text"] == "4870204100013" and scans[0].get("gtin") == "04870204100013"
+
+
+def test_ledger_migrate_remaining_and_export(tmp_path: Path) -> None:
+    """`kiosk ledger migrate`, `remaining ID` and `export --date` on a SQLite ledger with one declaration."""
+
+    from kiosk.declaration import Declaration, Line
+    from kiosk.demo import CONFIG_TEMPLATE, DATA
+    from kiosk.identity import resident_key
+    from kiosk.ledger import open_ledger
+
+    config = tmp_path / "kiosk.toml"
+    config.write_text(CONFIG_TEMPLATE.format(ledger=tmp_path / "ledger.db", residents=DATA / "residents.csv",
+                                             catalog=DATA / "catalog.csv", idcard="/dev/null", scanner="/dev/null",
+                                             gate="/dev/null", result_s=8, pulse_s=0.5), encoding="utf-8")
+    assert kiosk("ledger", "migrate", "--config", str(config)).returncode == 0
+    today = datetime.now(UTC).astimezone(__import__("zoneinfo").ZoneInfo("Asia/Shanghai")).date()
+    number = "654201198503120046"
+    led = open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    decl = Declaration(id="cli-1", kiosk_id="demo-01", resident_key=resident_key(number, SECRET.encode()),
+                       masked_id="6542**********0046", day=today, created_at=datetime.now(UTC),
+                       lines=(Line("4870204100013", "面粉", 9800, 2),), limit_fen=800000, rule_version="quota-2020-01-01")
+    assert led.hold(decl, now=datetime.now(UTC), ttl_s=60).accepted
+    led.commit("cli-1", now=datetime.now(UTC))
+    led.close()
+    rem = kiosk("ledger", "remaining", number, "--config", str(config))
+    assert rem.returncode == 0, rem.stderr
+    out = json.loads(rem.stdout)
+    assert out["remaining_fen"] == 800000 - 19600 and out["id"] == "6542**********0046"
+    assert number not in rem.stdout
+    exp = kiosk("ledger", "export", "--date", today.isoformat(), "--config", str(config))
+    assert exp.returncode == 0 and exp.stdout.splitlines()[0].startswith("declaration_id,")
+    assert "cli-1" in exp.stdout and "19600" in exp.stdout
+    bad = kiosk("ledger", "remaining", "654201198503120047", "--config", str(config))
+    assert bad.returncode == 2 and "id_checksum" in bad.stderr
