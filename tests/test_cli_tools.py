@@ -131,7 +131,8 @@ def test_ledger_migrate_remaining_and_export(tmp_path: Path) -> None:
     led = open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
     decl = Declaration(id="cli-1", kiosk_id="demo-01", resident_key=resident_key(number, SECRET.encode()),
                        masked_id="6542**********0046", day=today, created_at=datetime.now(UTC),
-                       lines=(Line("4870204100013", "面粉", 9800, 2),), limit_fen=800000, rule_version="quota-2020-01-01")
+                       lines=(Line("4870204100013", "面粉", 9800, 2),), limit_fen=800000,
+                       rule_version="quota-2020-01-01")
     assert led.hold(decl, now=datetime.now(UTC), ttl_s=60).accepted
     led.commit("cli-1", now=datetime.now(UTC))
     led.close()
