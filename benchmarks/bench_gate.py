@@ -49,7 +49,7 @@ def test_confirm_to_first_relay_byte(tmp_path: Path) -> None:
             before = len(panel.gate.on_periods(1))
             asked = time.monotonic()
             cp.submit(Confirm())
-            _wait(lambda: len(panel.gate.on_periods(1)) > before)
+            _wait(lambda before=before: len(panel.gate.on_periods(1)) > before)  # type: ignore[misc]
             spans.append((panel.gate.on_periods(1)[-1][0] - asked) * 1000)
             _wait(lambda: cp.snapshot()["phase"] == "idle")
     finally:

@@ -124,9 +124,6 @@ class GateState:
     passage_active: bool
 
 
-Reading = CardRead | CardRemoved | CardFailed | BadgeRead | ScanRead | GatePulsed | PassageSeen
-
-
 class Device(Protocol):
     """Every driver: opened and closed by its runner, polled with ``read``."""
 
@@ -155,3 +152,18 @@ class GateRelay(Device, Protocol):
 
     def all_off(self) -> None:
         """De-energise every relay of the board."""
+
+
+@dataclass(frozen=True)
+class MrzRead:
+    """A document scanner read a complete MRZ with every check digit right (``drivers.cardreader.mrz_serial``).
+
+    ``mrz`` is the lines joined by newlines, as ``drivers.cardreader.mrz.parse_mrz`` reads them;
+    it is personal data, kept out of repr.
+    """
+
+    mrz: str = field(repr=False)
+
+
+# after the last reading class: Device.read's annotation is lazy, this union is not
+Reading = CardRead | CardRemoved | CardFailed | BadgeRead | ScanRead | GatePulsed | PassageSeen | MrzRead

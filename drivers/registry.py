@@ -30,6 +30,11 @@ def _badge() -> type:
     return BadgeReader
 
 
+def _mrz_serial() -> type:
+    from .cardreader.mrz_serial import MrzScanner
+    return MrzScanner
+
+
 def _serial_scanner() -> type:
     from .scanner.serial_line import SerialScanner
     return SerialScanner
@@ -82,6 +87,7 @@ DRIVERS: dict[str, DriverEntry] = {
     "samv": DriverEntry("idcard", _samv),
     "emrtd": DriverEntry("idcard", _emrtd),
     "badge": DriverEntry("badge", _badge),
+    "mrz-serial": DriverEntry("mrz", _mrz_serial),
     "serial-scanner": DriverEntry("scanner", _serial_scanner),
     "hid-scanner": DriverEntry("scanner", _hid_scanner),
     "camera": DriverEntry("scanner", _camera),

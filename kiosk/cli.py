@@ -62,8 +62,13 @@ def _parser() -> argparse.ArgumentParser:
     read.add_argument("--driver", required=True, choices=["samv", "emrtd", "badge"])
     read.add_argument("--url", required=True,
                       help="a serial URL for samv (/dev/ttyUSB0, loop://, ...); pcsc:[reader name part] otherwise")
-    read.add_argument("--mrz", help="the document's MRZ (emrtd only): its lines, joined or separated by spaces")
-    read.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a card (default 10)")
+    mrz = read.add_mutually_exclusive_group()
+    mrz.add_argument("--mrz", help="the document's MRZ (emrtd only): its lines, joined or separated by spaces")
+    mrz.add_argument("--mrz-url", metavar="URL",
+                     help="emrtd only, instead of --mrz: take the MRZ from the document scanner at this serial "
+                          "URL (/dev/ttyACM0, socket://..., ...), waiting up to --timeout for it")
+    read.add_argument("--timeout", type=float, default=10.0,
+                      help="seconds to wait for a card, and before that for the MRZ with --mrz-url (default 10)")
     read.set_defaults(func=_read_card)
     cli_tools.register(sub)
     return p
@@ -100,6 +105,9 @@ def _check_config(args: argparse.Namespace) -> int:
     cfg = load(args.config)
     for key, value in sorted(vars(cfg).items()):
         shown = "****" if key == "site_secret" else value
+        if key == "ledger_url" and str(value).startswith(("postgresql:", "postgres:")):
+            from .ledger.postgres import describe_url
+            shown = describe_url(str(value))          # never print a password
         print(f"{key} = {shown!r}")
     return 0
 
@@ -108,7 +116,7 @@ def _read_card(args: argparse.Namespace) -> int:
     from drivers.readcard import ReadFailed, read_card
 
     try:
-        card = read_card(args.driver, args.url, mrz=args.mrz, timeout=args.timeout)
+        card = read_card(args.driver, args.url, mrz=args.mrz, mrz_url=args.mrz_url, timeout=args.timeout)
     except ReadFailed as exc:
         print(f"kiosk read-card: {exc.reason}: {exc}", file=sys.stderr)
         return 1

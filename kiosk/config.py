@@ -23,8 +23,11 @@ from .policy import QuotaRule
 
 DEVICE_ROLES = ("idcard", "scanner", "gate")
 """Devices every kiosk has."""
-OPTIONAL_ROLES = ("passage", "printer", "badge")
-"""Devices a kiosk may have: a separate passage sensor, a slip printer, an officer badge reader."""
+OPTIONAL_ROLES = ("passport", "mrz", "passage", "printer", "badge")
+"""Devices a kiosk may have: a chip reader for visitors' passports, a document scanner for their
+MRZ, a separate passage sensor, a slip printer, an officer badge reader."""
+ROLE_KINDS = {"passport": "idcard"}
+"""The driver kind a role takes when it differs from the role's name."""
 SECRET_ENV = "KIOSK_SITE_SECRET"
 
 CheckDevice = Callable[[str, str, Mapping[str, Any]], list[str]]
@@ -270,7 +273,7 @@ def _devices(t: _Table, check_device: CheckDevice | None) -> dict[str, DeviceCon
         options = {k: v for k, v in d.data.items() if k not in ("driver", "url")}
         d.seen.update(options)
         if driver is not None and check_device is not None:
-            for problem in check_device(role, driver, options):
+            for problem in check_device(ROLE_KINDS.get(role, role), driver, options):
                 t.problems.append(f"{d.prefix}.{problem}")
         if driver is not None and url is not None:
             devices[role] = DeviceConfig(role, driver, url, options)

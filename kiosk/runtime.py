@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from drivers.base import Device, Reading
+from drivers.base import Device, MrzRead, Reading
 from drivers.errors import DriverError
 from drivers.registry import create_device
 from drivers.runner import DeviceRunner, Health, HealthState
@@ -115,6 +115,9 @@ def build_kiosk(cfg: KioskConfig, clock: Clock, *, devices: Mapping[str, Device]
 
     def on_reading(role: str) -> Any:
         def deliver(_name: str, reading: Reading, at: datetime) -> None:
+            if isinstance(reading, MrzRead):
+                _hand_mrz(devices.get("passport"), reading)
+                return
             holder["cp"].post(DeviceReading(role, reading, at))
         return deliver
 
@@ -137,6 +140,18 @@ def build_kiosk(cfg: KioskConfig, clock: Clock, *, devices: Mapping[str, Device]
     holder["cp"] = checkpoint
     holder["kiosk"] = kiosk = Kiosk(cfg, checkpoint, ledger, bus, runners)
     return kiosk
+
+
+def _hand_mrz(passport: Device | None, reading: MrzRead) -> None:
+    """A document scanner read a visitor's MRZ: the chip reader uses it to open the passport."""
+    set_mrz = getattr(passport, "set_mrz", None)
+    if set_mrz is None:
+        log.warning("an MRZ was scanned but no passport chip reader is configured")
+        return
+    try:
+        set_mrz(reading.mrz)
+    except Exception as exc:  # MrzError: the scanner's assembler already checked it; log, never crash
+        log.warning("scanned MRZ refused by the passport reader: %s", getattr(exc, "reason", exc))
 
 
 def _create_devices(cfg: KioskConfig) -> dict[str, Device]:
