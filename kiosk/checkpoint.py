@@ -31,6 +31,7 @@ from drivers.base import CardFailed, CardRead, GatePulsed, IdCard, PassageSeen, 
 from . import screen
 from .catalog import Catalog
 from .clock import Clock
+from .audit_trail import AuditTrail
 from .config import ReleaseConfig, SessionConfig
 from .declaration import Declaration, Line
 from .errors import LedgerError
@@ -103,7 +104,7 @@ class Checkpoint:
     """The kiosk's state machine: feed it messages, read its snapshot."""
 
     def __init__(self, *, rules: Rules, ledger: Ledger, gate: GateControl, bus: EventBus, clock: Clock,
-                 printer: SlipPrinting | None = None,
+                 printer: SlipPrinting | None = None, audit: AuditTrail | None = None,
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
         self.rules = rules
         self.ledger = ledger
@@ -111,6 +112,7 @@ class Checkpoint:
         self.bus = bus
         self.clock = clock
         self.alerts: collections.deque[dict[str, Any]] = collections.deque(maxlen=50)
+        self.audit = audit or AuditTrail(None, kiosk_id=rules.kiosk_id, clock=clock)
         self.release = ReleaseFlow(gate=gate, ledger=ledger, clock=clock, config=rules.release, post=self.post,
                                    printer=printer, slip_key=slip_key(rules.site_secret), alert=self._alert)
         self._new_id = new_id
@@ -306,6 +308,7 @@ class Checkpoint:
             referred = refusal in REFERRAL_REASONS
             log.info("identity %s kiosk=%s reason=%s", "referred" if referred else "refused",
                      self.rules.kiosk_id, refusal)
+            self.audit.refusal(masked, refusal, "referred" if referred else "rejected")
             self._enter(Phase.REFERRED if referred else Phase.REJECTED, (refusal,))
             return
         key = resident_key(card.id_number, self.rules.site_secret)
@@ -400,12 +403,14 @@ class Checkpoint:
             self._enter(Phase.GATE)
             self._phase_until = None          # the passage window decides, not a screen timer
         elif outcome.kind == "committed":
+            self.audit.release(outcome.declaration, "committed", ())
             try:
                 s.used_fen = self.ledger.used(s.key, s.day, now=self.clock.now())
             except LedgerError as exc:
                 log.warning("could not refresh the quota after commit: %s", exc)
             self._enter(Phase.GATE)
         else:
+            self.audit.release(outcome.declaration, "released", outcome.reasons)
             self._log_decision(outcome.declaration, "referred", outcome.reasons)
             self._enter(Phase.REFERRED, outcome.reasons)
 
@@ -414,6 +419,7 @@ class Checkpoint:
         alert = {"kind": kind, "at": self.clock.now().isoformat(), **data}
         self.alerts.append(alert)
         self.bus.publish(ALERT_TOPIC, alert)
+        self.audit.alert(kind, data)
 
     def _refer(self, decl: Declaration, reasons: tuple[str, ...], *, record: bool = True) -> None:
         if record:
@@ -426,6 +432,7 @@ class Checkpoint:
         self._enter(Phase.REFERRED, reasons)
 
     def _log_decision(self, decl: Declaration, outcome: str, reasons: tuple[str, ...]) -> None:
+        self.audit.decision(decl, outcome, reasons)
         log.info("decision kiosk=%s declaration=%s resident=%s outcome=%s reasons=%s total_fen=%d",
                  decl.kiosk_id, decl.id, decl.resident_key[:12], outcome, ",".join(reasons) or "-",
                  decl.total_fen)

@@ -51,6 +51,12 @@ def register(sub: Any) -> None:
     exp.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     exp.set_defaults(func=_ledger_export)
 
+    audit = sub.add_parser("audit", help="the audit chain").add_subparsers(required=True, metavar="ACTION")
+    averify = audit.add_parser("verify", help="recompute every kiosk's hash chain; exit 1 at the first altered record")
+    averify.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    averify.add_argument("--url", help="the ledger URL (default: the config's [ledger] url)")
+    averify.set_defaults(func=_audit_verify)
+
     gate = sub.add_parser("gate", help="test the gate relay board").add_subparsers(required=True, metavar="ACTION")
     pulse = gate.add_parser("pulse", help="release the gate once")
     pulse.add_argument("--driver", required=True, choices=["lcus", "modbus"])
@@ -213,3 +219,16 @@ def _ledger_export(args: argparse.Namespace) -> int:
         ledger.close()
     print(f"{count} declarations of {args.date.isoformat()}", file=sys.stderr)
     return 0
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    from .audit import verify_audit
+    from .cli import load
+
+    result = verify_audit(args.url or load(args.config).ledger_url)
+    if result.ok:
+        print(f"audit ok: {result.reason}")
+        return 0
+    kiosk_id, seq = result.first_bad or ("?", "?")
+    print(f"audit FAILED at kiosk {kiosk_id} record {seq}: {result.reason}", file=sys.stderr)
+    return 1

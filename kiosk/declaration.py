@@ -180,10 +180,12 @@ class Status(enum.Enum):
     released = "released"
     expired = "expired"
     referred = "referred"
+    voided = "voided"  # an officer cancelled a committed declaration of the same day; its quota returned
 
 
-#: Statuses no ledger call moves a declaration out of (an officer's void is a later, separate record).
-FINAL_STATES: frozenset[Status] = frozenset({Status.committed, Status.referred})
+#: Statuses no kiosk call (hold, commit, release, refer, expiry) moves a declaration out of. Only an officer's
+#: ``void`` moves ``committed`` on, to ``voided``, which nothing leaves.
+FINAL_STATES: frozenset[Status] = frozenset({Status.committed, Status.referred, Status.voided})
 
 
 @dataclass(frozen=True)
@@ -196,3 +198,13 @@ class StoredDeclaration:
     recorded_at: datetime
     expires_at: datetime | None
     resolved_at: datetime | None
+    void: VoidRecord | None = None
+
+
+@dataclass(frozen=True)
+class VoidRecord:
+    """Who voided a declaration, why and when (aware UTC)."""
+
+    officer: str
+    reason: str
+    at: datetime

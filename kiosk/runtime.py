@@ -28,6 +28,8 @@ from .config import KioskConfig
 from .events import DeviceHealth, DeviceReading, EventBus
 from .gate import GateControl
 from .ledger import Ledger, open_ledger
+from .audit import open_audit
+from .audit_trail import AuditTrail
 from .printing import SlipPrinting
 from .residents import Registry
 
@@ -70,6 +72,7 @@ class Kiosk:
             runner.stop()
         self.checkpoint.stop()
         self.bus.close()
+        self.checkpoint.audit.close()
         self.ledger.close()
 
     def health(self) -> dict[str, Health]:
@@ -136,7 +139,9 @@ def build_kiosk(cfg: KioskConfig, clock: Clock, *, devices: Mapping[str, Device]
     pulse_s = float(gate_cfg.options.get("pulse_s", 0.5)) if gate_cfg else 0.5
     gate = GateControl(runners.get("gate"), pulse_s=pulse_s)
     printer = SlipPrinting(runners["printer"]) if "printer" in runners else None
-    checkpoint = Checkpoint(rules=rules, ledger=ledger, gate=gate, bus=bus, clock=clock, printer=printer)
+    audit = AuditTrail(open_audit(cfg.ledger_url), kiosk_id=cfg.kiosk_id, clock=clock)
+    checkpoint = Checkpoint(rules=rules, ledger=ledger, gate=gate, bus=bus, clock=clock, printer=printer,
+                            audit=audit)
     holder["cp"] = checkpoint
     holder["kiosk"] = kiosk = Kiosk(cfg, checkpoint, ledger, bus, runners)
     return kiosk

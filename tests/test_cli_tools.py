@@ -146,3 +146,46 @@ def test_ledger_migrate_remaining_and_export(tmp_path: Path) -> None:
     assert "cli-1" in exp.stdout and "19600" in exp.stdout
     bad = kiosk("ledger", "remaining", "654201198503120047", "--config", str(config))
     assert bad.returncode == 2 and "id_checksum" in bad.stderr
+
+
+def test_audit_chain_of_a_kiosk_flow_verifies_and_tampering_is_found(tmp_path: Path) -> None:
+    """A purchase through the demo kiosk leaves decision and gate-release records; `kiosk audit verify`
+    passes, then fails at the exact record after a direct edit in the database."""
+    import sqlite3
+    import time
+
+    from kiosk.demo import make_demo
+
+    kiosk_, panel, folder = make_demo(tmp_path / "demo", result_s=1.0, pulse_s=0.1)
+    kiosk_.start()
+    try:
+        cp = kiosk_.checkpoint
+
+        def wait(pred) -> None:  # type: ignore[no-untyped-def]
+            deadline = time.monotonic() + 10
+            while not pred():
+                assert time.monotonic() < deadline, cp.snapshot()
+                time.sleep(0.02)
+        wait(lambda: cp.snapshot()["service"] == "ok")
+        panel.place_card("eligible")
+        wait(lambda: cp.snapshot()["phase"] == "identified")
+        panel.scan("4870204100013")
+        wait(lambda: bool(cp.snapshot()["lines"]))
+        from kiosk.events import Confirm
+        cp.submit(Confirm()).result(timeout=5)
+        wait(lambda: cp.snapshot()["phase"] == "gate")
+    finally:
+        kiosk_.stop()
+        panel.stop()
+    url = f"sqlite:///{folder / 'ledger.db'}"
+    ok = kiosk("audit", "verify", "--url", url)
+    assert ok.returncode == 0, ok.stderr
+    db = sqlite3.connect(folder / "ledger.db")
+    kinds = [row[0] for row in db.execute("SELECT kind FROM audit ORDER BY seq")]
+    assert kinds == ["decision", "gate_release"]
+    assert "654201198503120046" not in str(list(db.execute("SELECT * FROM audit")))
+    db.execute("UPDATE audit SET data_json = replace(data_json, '9800', '1') WHERE seq = 1")
+    db.commit()
+    db.close()
+    bad = kiosk("audit", "verify", "--url", url)
+    assert bad.returncode == 1 and "record 1" in bad.stderr

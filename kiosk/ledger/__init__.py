@@ -12,7 +12,8 @@ The quota rule for a (resident_key, day) is::
     used = sum(committed) + sum(held or expired with expires_at + GRACE > now)
     hold accepted  <=>  used + declaration.total_fen <= declaration.limit_fen
 
-A hold can be committed only while ``expires_at > now``. Release and refer give quota back at once.
+A hold can be committed only while ``expires_at > now``. Release and refer give quota back at once, and so
+does an officer's ``void`` of a committed declaration of the same Beijing day (status ``voided``).
 """
 
 from __future__ import annotations
@@ -23,11 +24,15 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Protocol, runtime_checkable
 from urllib.parse import unquote
+from zoneinfo import ZoneInfo
 
 from kiosk.declaration import Declaration, HoldResult, Status, StoredDeclaration
 from kiosk.errors import LedgerError
 
-__all__ = ["GRACE", "Ledger", "as_utc", "backend_of", "check_ttl", "open_ledger", "sqlite_path"]
+__all__ = [
+    "BEIJING", "GRACE", "Ledger", "as_utc", "backend_of", "beijing_day", "check_ttl", "check_void_args",
+    "open_ledger", "sqlite_path", "void_refusal",
+]
 
 # An expired hold keeps counting against the quota for GRACE after expires_at. The ledger never reads
 # a clock: each caller (each kiosk, each thread) passes its own `now`, and those clocks and in-flight
@@ -37,6 +42,9 @@ __all__ = ["GRACE", "Ledger", "as_utc", "backend_of", "check_ttl", "open_ledger"
 # clocks (plus delays) disagree by more than 60 s. Counting is purely time-based (it does not matter
 # whether anyone marked the hold expired yet), so `used` is the same whether or not a sweeper ran.
 GRACE = timedelta(seconds=60)
+
+# The quota day is the calendar day in Beijing (the declaration's ``day`` is decided in this zone).
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 _ACCEPTED_FORMS = "sqlite:///absolute/path.db or postgresql://user@host:port/dbname"
 
@@ -59,6 +67,14 @@ class Ledger(Protocol):
 
     def refer(self, decl: Declaration, *, now: datetime, reasons: Sequence[str]) -> None:
         """Record ``decl`` as referred to an officer (no quota used); idempotent."""
+        ...
+
+    def void(self, declaration_id: str, *, officer: str, reason: str, now: datetime) -> Status:
+        """An officer voids a committed declaration of today (Beijing day of ``now``): its quota returns at once.
+
+        Returns ``Status.voided``; voiding a voided declaration is a no-op. LedgerError for an unknown id, a
+        declaration that is not committed, or a committed one of another day.
+        """
         ...
 
     def used(self, resident_key: str, day: date, *, now: datetime) -> int:
@@ -91,6 +107,30 @@ def as_utc(moment: datetime, name: str = "now") -> datetime:
     if not isinstance(moment, datetime) or moment.utcoffset() is None:
         raise ValueError(f"{name} must be an aware datetime, got {moment!r}")
     return moment.astimezone(UTC)
+
+
+def beijing_day(moment: datetime) -> date:
+    """The Asia/Shanghai calendar day of an aware ``moment``."""
+    return as_utc(moment).astimezone(BEIJING).date()
+
+
+def check_void_args(officer: str, reason: str) -> None:
+    """ValueError unless officer and reason are non-empty strings (a caller bug)."""
+    for name, value in (("officer", officer), ("reason", reason)):
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"void needs a non-empty {name}, got {value!r}")
+
+
+def void_refusal(declaration_id: str, status: Status, day: date, today: date) -> LedgerError:
+    """The error for a void that may not happen: not committed, or committed on another day."""
+    if status is Status.committed:
+        return LedgerError(
+            f"declaration {declaration_id} was committed for {day.isoformat()}; only a declaration of today "
+            f"({today.isoformat()}, Beijing time) can be voided"
+        )
+    return LedgerError(
+        f"declaration {declaration_id} is {status.value}, not committed: only a committed declaration can be voided"
+    )
 
 
 def check_ttl(ttl_s: float) -> timedelta:

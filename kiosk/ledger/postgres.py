@@ -39,9 +39,17 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from kiosk.declaration import Declaration, HoldResult, Status, StoredDeclaration, lines_from_json, lines_to_json
+from kiosk.declaration import (
+    Declaration,
+    HoldResult,
+    Status,
+    StoredDeclaration,
+    VoidRecord,
+    lines_from_json,
+    lines_to_json,
+)
 from kiosk.errors import LedgerError
-from kiosk.ledger import GRACE, as_utc, check_ttl
+from kiosk.ledger import GRACE, as_utc, beijing_day, check_ttl, check_void_args, void_refusal
 from kiosk.ledger.pg_schema import PgConnection, check_schema
 
 __all__ = ["PostgresLedger", "connect", "describe_url"]
@@ -50,7 +58,8 @@ T = TypeVar("T")
 
 _NAMES = (
     "id", "kiosk_id", "resident_key", "masked_id", "day", "created_at", "lines_json", "total_fen", "limit_fen",
-    "rule_version", "status", "reasons_json", "recorded_at", "expires_at", "resolved_at",
+    "rule_version", "status", "reasons_json", "recorded_at", "expires_at", "resolved_at", "voided_by", "void_reason",
+    "voided_at",
 )
 _SELECT = f"SELECT {', '.join(_NAMES)} FROM declarations"
 _DECL_ARGS = "%s, %s, %s, %s, %s::date, %s::timestamptz, %s, %s::bigint, %s::bigint, %s"
@@ -61,6 +70,7 @@ _HOLD = (
 _REFER = f"SELECT ledger_refer({_DECL_ARGS}, %s::timestamptz, %s)"
 _COMMIT = "SELECT ledger_commit(%s, %s::timestamptz)"
 _RELEASE = "SELECT ledger_release(%s, %s::timestamptz, %s)"
+_VOID = "SELECT o_status, o_day FROM ledger_void(%s, %s::timestamptz, %s::date, %s, %s)"
 _USED = "SELECT ledger_used(%s, %s::date, %s::timestamptz)"
 _EXPIRE_DUE = (
     "UPDATE declarations SET status = 'expired', reasons_json = '[\"hold_expired\"]', resolved_at = %s"
@@ -166,8 +176,19 @@ class PostgresLedger:
         (outcome,) = self._one("refer", _REFER, (*_decl_args(decl), stamp, json.dumps(list(reasons))))
         if outcome == "conflict":
             raise LedgerError(f"declaration id {decl.id!r} is already recorded with different content")
-        if outcome == "committed":
-            raise LedgerError(f"declaration {decl.id} is committed and cannot be referred")
+        if outcome in ("committed", "voided"):
+            raise LedgerError(f"declaration {decl.id} is {outcome} and cannot be referred")
+
+    def void(self, declaration_id: str, *, officer: str, reason: str, now: datetime) -> Status:
+        """An officer voids a committed declaration of today (Beijing day of ``now``): its quota returns at once."""
+        stamp = as_utc(now)
+        today = beijing_day(now)
+        check_void_args(officer, reason)
+        status_text, day = self._one("void", _VOID, (declaration_id, stamp, today, officer, reason))
+        status = _known(declaration_id, status_text)
+        if status is not Status.voided:  # the function voids a committed row of today, and nothing else
+            raise void_refusal(declaration_id, status, day, today)
+        return status
 
     def used(self, resident_key: str, day: date, *, now: datetime) -> int:
         """Fen counted against the resident-day at ``now``."""
@@ -289,6 +310,9 @@ class PostgresLedger:
                 declaration=decl, status=Status(r["status"]), reasons=tuple(json.loads(r["reasons_json"])),
                 recorded_at=r["recorded_at"].astimezone(UTC), expires_at=_utc_or_none(r["expires_at"]),
                 resolved_at=_utc_or_none(r["resolved_at"]),
+                void=None if r["voided_at"] is None else VoidRecord(
+                    r["voided_by"], r["void_reason"], r["voided_at"].astimezone(UTC)
+                ),
             )
         except (ValueError, TypeError, AttributeError) as exc:
             problem = f"ledger {self._shown}: declaration {r['id']!r} does not decode: {exc}"

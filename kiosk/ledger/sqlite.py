@@ -23,11 +23,12 @@ from kiosk.declaration import (
     HoldResult,
     Status,
     StoredDeclaration,
+    VoidRecord,
     lines_from_json,
     lines_to_json,
 )
 from kiosk.errors import LedgerError
-from kiosk.ledger import GRACE, as_utc, check_ttl
+from kiosk.ledger import GRACE, as_utc, beijing_day, check_ttl, check_void_args, void_refusal
 from kiosk.ledger.migrate import apply_migrations
 
 _COLUMNS = (
@@ -35,7 +36,8 @@ _COLUMNS = (
     " rule_version, status, reasons_json, recorded_at, expires_at, resolved_at, hold_used_fen"
 )
 _INSERT = f"INSERT INTO declarations ({_COLUMNS}) VALUES ({', '.join('?' * 16)})"
-_SELECT_ONE = f"SELECT {_COLUMNS} FROM declarations WHERE id = ?"
+_READ_COLUMNS = f"{_COLUMNS}, voided_by, void_reason, voided_at"
+_SELECT_ONE = f"SELECT {_READ_COLUMNS} FROM declarations WHERE id = ?"
 # The quota rule (see kiosk.ledger): committed, plus held or expired holds until expires_at + GRACE.
 _USED = (
     "SELECT COALESCE(SUM(total_fen), 0) FROM declarations"
@@ -46,6 +48,10 @@ _RESOLVE = "UPDATE declarations SET status = ?, reasons_json = ?, resolved_at = 
 _EXPIRE_DUE = (
     "UPDATE declarations SET status = 'expired', reasons_json = ?, resolved_at = ?"
     " WHERE status = 'held' AND expires_at <= ?"
+)
+_VOID = (
+    "UPDATE declarations SET status = 'voided', voided_by = ?, void_reason = ?, voided_at = ?"
+    " WHERE id = ? AND status = 'committed'"
 )
 _EXPIRED_REASONS = json.dumps(["hold_expired"])
 _WAL_RETRY_S = 0.01
@@ -95,30 +101,7 @@ class SqliteLedger:
 
     def _connect(self, busy_timeout_s: float) -> sqlite3.Connection:
         """Open and configure the connection; LedgerError naming the path if that fails."""
-        parent = self._path.parent
-        if not parent.is_dir():
-            raise LedgerError(f"cannot open ledger {self._path}: directory {parent} does not exist")
-        if self._path.is_dir():
-            raise LedgerError(f"cannot open ledger {self._path}: it is a directory")
-        try:
-            # isolation_level=None: no implicit transactions; every transaction below is explicit.
-            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise LedgerError(f"cannot open ledger {self._path}: {_explain(exc, self._path)}") from exc
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            _enable_wal(conn, self._path, busy_timeout_s)
-            # FULL fsyncs the WAL on every commit: an accepted declaration opened the gate, so it must
-            # survive a power cut, not only a process crash (NORMAL may lose the last commits).
-            conn.execute("PRAGMA synchronous = FULL")
-        except sqlite3.Error as exc:
-            conn.close()
-            raise LedgerError(f"cannot open ledger {self._path}: {_explain(exc, self._path)}") from exc
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return connect(self._path, busy_timeout_s)
 
     @contextmanager
     def _transaction(self, op: str, *, write: bool) -> Iterator[sqlite3.Connection]:
@@ -139,7 +122,7 @@ class SqliteLedger:
                         conn.rollback()
                     raise
             except sqlite3.Error as exc:
-                raise LedgerError(f"ledger {op} failed on {self._path}: {_explain(exc, self._path)}") from exc
+                raise LedgerError(f"ledger {op} failed on {self._path}: {explain(exc, self._path)}") from exc
 
     def hold(self, decl: Declaration, *, now: datetime, ttl_s: float) -> HoldResult:
         """Check the quota and record ``decl`` as held, atomically; a retry returns the first result."""
@@ -208,12 +191,29 @@ class SqliteLedger:
                 return
             _check_same(row, decl)
             status = Status(row["status"])
-            if status is Status.committed:
-                raise LedgerError(f"declaration {decl.id} is committed and cannot be referred")
+            if status in (Status.committed, Status.voided):
+                raise LedgerError(f"declaration {decl.id} is {status.value} and cannot be referred")
             if status is not Status.referred:
                 # A hold that expired, was released or must not go ahead: the officer decides now,
                 # so its quota is given back at once, as a release would.
                 conn.execute(_RESOLVE, (Status.referred.value, reasons_json, stamp, decl.id))
+
+    def void(self, declaration_id: str, *, officer: str, reason: str, now: datetime) -> Status:
+        """An officer voids a committed declaration of today (Beijing day of ``now``): its quota returns at once."""
+        stamp = _ts(now)
+        today = beijing_day(now)
+        check_void_args(officer, reason)
+        with self._transaction("void", write=True) as conn:
+            row = conn.execute("SELECT status, day FROM declarations WHERE id = ?", (declaration_id,)).fetchone()
+            if row is None:
+                raise LedgerError(f"unknown declaration {declaration_id!r}")
+            status, day = Status(row["status"]), date.fromisoformat(row["day"])
+            if status is Status.voided:
+                return status  # idempotent: the first void's officer, reason and time stay
+            if status is not Status.committed or day != today:
+                raise void_refusal(declaration_id, status, day, today)
+            conn.execute(_VOID, (officer, reason, stamp, declaration_id))
+            return Status.voided
 
     def used(self, resident_key: str, day: date, *, now: datetime) -> int:
         """Fen counted against the resident-day at ``now``."""
@@ -238,7 +238,7 @@ class SqliteLedger:
 
     def list_day(self, day: date) -> list[StoredDeclaration]:
         """Every declaration recorded for ``day``, oldest first (exports, officers)."""
-        query = f"SELECT {_COLUMNS} FROM declarations WHERE day = ? ORDER BY recorded_at, id"
+        query = f"SELECT {_READ_COLUMNS} FROM declarations WHERE day = ? ORDER BY recorded_at, id"
         with self._transaction("list_day", write=False) as conn:
             rows = conn.execute(query, (day.isoformat(),)).fetchall()
         return [self._stored(row) for row in rows]
@@ -288,10 +288,41 @@ class SqliteLedger:
                 recorded_at=_parse_ts(row["recorded_at"]),
                 expires_at=_parse_optional_ts(row["expires_at"]),
                 resolved_at=_parse_optional_ts(row["resolved_at"]),
+                void=None if row["voided_at"] is None else VoidRecord(
+                    row["voided_by"], row["void_reason"], _parse_ts(row["voided_at"])
+                ),
             )
         except (ValueError, TypeError) as exc:
             problem = f"ledger {self._path}: declaration {row['id']!r} does not decode: {exc}"
             raise LedgerError(problem) from exc
+
+
+def connect(path: Path, busy_timeout_s: float = 5.0) -> sqlite3.Connection:
+    """A connection to the ledger file in WAL with FULL sync and a busy timeout; LedgerError naming the path."""
+    parent = path.parent
+    if not parent.is_dir():
+        raise LedgerError(f"cannot open ledger {path}: directory {parent} does not exist")
+    if path.is_dir():
+        raise LedgerError(f"cannot open ledger {path}: it is a directory")
+    try:
+        # isolation_level=None: no implicit transactions; every transaction below is explicit.
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise LedgerError(f"cannot open ledger {path}: {explain(exc, path)}") from exc
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        _enable_wal(conn, path, busy_timeout_s)
+        # FULL fsyncs the WAL on every commit: an accepted declaration opened the gate, so it must
+        # survive a power cut, not only a process crash (NORMAL may lose the last commits).
+        conn.execute("PRAGMA synchronous = FULL")
+    except sqlite3.Error as exc:
+        conn.close()
+        raise LedgerError(f"cannot open ledger {path}: {explain(exc, path)}") from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 # What the kiosk's operator should read first, by SQLite's primary result code (extended codes share it).
@@ -306,7 +337,7 @@ _REASONS = {
 }
 
 
-def _explain(exc: sqlite3.Error, path: Path) -> str:
+def explain(exc: sqlite3.Error, path: Path) -> str:
     """A clear reason for a SQLite failure, then SQLite's own code and words."""
     name = getattr(exc, "sqlite_errorname", None) or ""
     reason = next((text for code, text in _REASONS.items() if name == code or name.startswith(code + "_")), "")

@@ -61,8 +61,8 @@ def test_remaining_reports_used_and_left(ledger: Ledger, clock: FakeClock) -> No
 def test_migrate_a_sqlite_ledger(tmp_path: Path) -> None:
     """migrate() creates and versions a SQLite ledger, then has nothing more to do."""
     path = tmp_path / "ledger.db"
-    assert migrate(f"sqlite://{path}") == MigrationResult(str(path), 0, 1)
-    assert migrate(f"sqlite://{path}") == MigrationResult(str(path), 1, 1)
+    assert migrate(f"sqlite://{path}") == MigrationResult(str(path), 0, 2)
+    assert migrate(f"sqlite://{path}") == MigrationResult(str(path), 2, 2)
 
 
 def test_migrate_refuses_an_unknown_url() -> None:

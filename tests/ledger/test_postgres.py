@@ -55,39 +55,41 @@ def test_malformed_url_is_refused_without_echoing_it(url: str) -> None:
 
 def test_unmigrated_database_is_refused_until_migrated(empty_database: str) -> None:
     """GIVEN an empty database THEN a kiosk refuses it (no auto-migration of a shared database); migrate fixes it."""
-    with pytest.raises(LedgerError, match=r"schema version 0, this software needs 1: run `kiosk ledger migrate`"):
+    with pytest.raises(LedgerError, match=r"schema version 0, this software needs 2: run `kiosk ledger migrate`"):
         PostgresLedger(empty_database)
-    assert migrate(empty_database) == MigrationResult(empty_database, 0, 1)
-    assert migrate(empty_database) == MigrationResult(empty_database, 1, 1)
+    assert migrate(empty_database) == MigrationResult(empty_database, 0, 2)
+    assert migrate(empty_database) == MigrationResult(empty_database, 2, 2)
     PostgresLedger(empty_database).close()
     with psycopg.connect(empty_database) as conn:
-        assert conn.execute("SELECT version, name FROM schema_migrations").fetchall() == [(1, "init")]
+        applied = conn.execute("SELECT version, name FROM schema_migrations").fetchall()
+        assert applied == [(1, "init"), (2, "void_audit")]
 
 
 def test_newer_schema_is_refused_and_left_alone(pg_database: str) -> None:
-    """A database migrated by newer software (version 2) is refused by kiosks and by migrate, unchanged."""
+    """A database migrated by newer software (version 3) is refused by kiosks and by migrate, unchanged."""
     with psycopg.connect(pg_database, autocommit=True) as conn:
-        conn.execute("INSERT INTO schema_migrations (version, name) VALUES (2, 'future')")
-    with pytest.raises(LedgerError, match="schema version 2, newer than this software knows"):
+        conn.execute("INSERT INTO schema_migrations (version, name) VALUES (3, 'future')")
+    with pytest.raises(LedgerError, match="schema version 3, newer than this software knows"):
         PostgresLedger(pg_database)
     with pytest.raises(LedgerError, match="newer"):
         migrate(pg_database)
     with psycopg.connect(pg_database) as conn:
-        assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone() == (2,)
+        assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone() == (3,)
 
 
 def test_later_migrations_apply_in_order_and_keep_data(pg_database: str, tmp_path: Path) -> None:
-    """GIVEN a v1 ledger with data WHEN migrated with a 0002 THEN 0002 runs once, data stays, v1 kiosks refuse it."""
+    """GIVEN a v2 ledger with data WHEN migrated with a 0003 THEN 0003 runs once, data stays, v2 kiosks refuse it."""
     newer = tmp_path / "migrations"
     newer.mkdir()
-    (newer / "0001_init.sql").write_text((PG_MIGRATIONS / "0001_init.sql").read_text())
-    (newer / "0002_note.sql").write_text("-- a; comment\nALTER TABLE declarations ADD COLUMN note text;\n")
+    for name in ("0001_init.sql", "0002_void_audit.sql"):
+        (newer / name).write_text((PG_MIGRATIONS / name).read_text())
+    (newer / "0003_note.sql").write_text("-- a; comment\nALTER TABLE declarations ADD COLUMN note text;\n")
     old = PostgresLedger(pg_database)
     old.hold(decl("a", 100), now=NOW, ttl_s=TTL)
-    with pytest.raises(LedgerError, match="schema version 1, this software needs 2"):
+    with pytest.raises(LedgerError, match="schema version 2, this software needs 3"):
         PostgresLedger(pg_database, migrations_dir=newer)
-    assert migrate(pg_database, migrations_dir=newer).after == 2
-    assert migrate(pg_database, migrations_dir=newer).before == 2
+    assert migrate(pg_database, migrations_dir=newer).after == 3
+    assert migrate(pg_database, migrations_dir=newer).before == 3
     upgraded = PostgresLedger(pg_database, migrations_dir=newer)
     assert upgraded.get("a") is not None
     upgraded.close()
@@ -115,9 +117,9 @@ def test_concurrent_migrations_apply_once(empty_database: str) -> None:
     for t in threads:
         t.join(timeout=30)
     assert not errors and len(results) == 4
-    assert all(r.after == 1 for r in results)
+    assert all(r.after == 2 for r in results)
     with psycopg.connect(empty_database) as conn:
-        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (1,)
+        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (2,)
 
 
 def test_sessions_run_in_utc_with_a_statement_timeout_far_below_grace(pg_database: str) -> None:

@@ -58,39 +58,41 @@ def test_unusable_paths_are_named(tmp_path: Path, kind: str) -> None:
 
 
 def test_schema_is_versioned_and_migrated_once(tmp_path: Path) -> None:
-    """A new file gets user_version 1, WAL and FULL sync; reopening applies nothing again."""
+    """A new file gets user_version 2 (the newest migration), WAL and FULL sync; reopening applies nothing again."""
     path = tmp_path / "ledger.db"
     for _ in range(2):
         led = SqliteLedger(path)
         assert led._conn is not None and led._conn.execute("PRAGMA synchronous").fetchone()[0] == 2
         led.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT version, name FROM schema_migrations").fetchall() == [(1, "init")]
+        applied = conn.execute("SELECT version, name FROM schema_migrations").fetchall()
+        assert applied == [(1, "init"), (2, "void_audit")]
     conn.close()
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
-    """A database written by newer code (user_version 2) is refused, and left untouched."""
+    """A database written by newer code (user_version 3) is refused, and left untouched."""
     path = tmp_path / "ledger.db"
     SqliteLedger(path).close()
     with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA user_version = 2")
+        conn.execute("PRAGMA user_version = 3")
     conn.close()
-    with pytest.raises(LedgerError, match="schema version 2, newer"):
+    with pytest.raises(LedgerError, match="schema version 3, newer"):
         open_ledger(f"sqlite:///{path}")
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     conn.close()
 
 
 def test_later_migrations_apply_in_order_and_keep_data(tmp_path: Path, clock: FakeClock) -> None:
-    """GIVEN a v1 ledger with data WHEN code with 0002 opens it THEN 0002 runs once and the data stays."""
+    """GIVEN a v2 ledger with data WHEN code with 0003 opens it THEN 0003 runs once and the data stays."""
     path, newer = tmp_path / "ledger.db", tmp_path / "migrations"
     newer.mkdir()
-    (newer / "0001_init.sql").write_text((MIGRATIONS / "0001_init.sql").read_text())
-    (newer / "0002_note.sql").write_text("-- a; comment\nALTER TABLE declarations ADD COLUMN note TEXT;\n")
+    for name in ("0001_init.sql", "0002_void_audit.sql"):
+        (newer / name).write_text((MIGRATIONS / name).read_text())
+    (newer / "0003_note.sql").write_text("-- a; comment\nALTER TABLE declarations ADD COLUMN note TEXT;\n")
     old = SqliteLedger(path)
     old.hold(decl("a", 100), now=clock.now(), ttl_s=TTL)
     old.close()
@@ -99,8 +101,9 @@ def test_later_migrations_apply_in_order_and_keep_data(tmp_path: Path, clock: Fa
     assert upgraded.get("a") is not None
     upgraded.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
-        assert conn.execute("SELECT * FROM schema_migrations").fetchall() == [(1, "init"), (2, "note")]
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        applied = conn.execute("SELECT * FROM schema_migrations").fetchall()
+        assert applied == [(1, "init"), (2, "void_audit"), (3, "note")]
         assert conn.execute("SELECT note FROM declarations").fetchall() == [(None,)]
     conn.close()
     with pytest.raises(LedgerError, match="newer"):
@@ -138,7 +141,7 @@ def test_concurrent_first_open_migrates_once(tmp_path: Path) -> None:
         led.close()
     assert not errors and len(opened) == 4
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [(1,)]
+        assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [(1,), (2,)]
     conn.close()
 
 
