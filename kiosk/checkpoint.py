@@ -29,9 +29,9 @@ from typing import Any
 from drivers.base import CardFailed, CardRead, GatePulsed, IdCard, PassageSeen, ScanRead
 
 from . import screen
+from .audit_trail import AuditTrail
 from .catalog import Catalog
 from .clock import Clock
-from .audit_trail import AuditTrail
 from .config import ReleaseConfig, SessionConfig
 from .declaration import Declaration, Line
 from .errors import LedgerError

@@ -21,6 +21,8 @@ from drivers.errors import DriverError
 from drivers.registry import create_device
 from drivers.runner import DeviceRunner, Health, HealthState
 
+from .audit import open_audit
+from .audit_trail import AuditTrail
 from .catalog import Catalog
 from .checkpoint import Checkpoint, Rules
 from .clock import Clock
@@ -28,8 +30,6 @@ from .config import KioskConfig
 from .events import DeviceHealth, DeviceReading, EventBus
 from .gate import GateControl
 from .ledger import Ledger, open_ledger
-from .audit import open_audit
-from .audit_trail import AuditTrail
 from .printing import SlipPrinting
 from .residents import Registry
 
