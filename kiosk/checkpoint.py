@@ -16,88 +16,42 @@ thread for the real kiosk.
 from __future__ import annotations
 
 import collections
-import enum
 import logging
 import queue
 import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import Any
 
 from drivers.base import CardFailed, CardRead, GatePulsed, IdCard, PassageSeen, ScanRead
 
 from . import screen
 from .audit_trail import AuditTrail
-from .catalog import Catalog
 from .clock import Clock
-from .config import ReleaseConfig, SessionConfig
 from .declaration import Declaration, Line
 from .errors import LedgerError
 from .events import Cancel, Confirm, DeviceHealth, DeviceReading, EventBus, GateResult, RemoveLine, Touch
 from .gate import GateControl
 from .identity import mask_id, resident_key
 from .ledger import Ledger
-from .policy import Decision, QuotaRule, decide, rule_for, trade_day
+from .policy import Decision, decide, rule_for, trade_day
 from .printing import SlipPrinting, SlipResult
 from .release_flow import Outcome, ReleaseFlow
-from .residents import REFERRAL_REASONS, Registry, check_eligibility
+from .residents import REFERRAL_REASONS, check_eligibility
+from .session import OUTCOMES, SHOPPING, Phase, Rules, Session
 from .slip import slip_key
 
 log = logging.getLogger(__name__)
+
+
+__all__ = ["OUTCOMES", "SHOPPING", "Checkpoint", "Phase", "Rules", "Session"]
 
 STATE_TOPIC = "checkpoint.state"
 ALERT_TOPIC = "checkpoint.alert"
 EXPIRE_EVERY_S = 30.0
 GATE_ANSWER_S = 10.0
 """Longest wait for the relay's answer after a pulse was asked for (pulses are capped at a few s)."""
-
-
-class Phase(enum.Enum):
-    """Where the resident's session stands."""
-
-    IDLE = "idle"
-    IDENTIFIED = "identified"
-    SCANNING = "scanning"
-    CONFIRMING = "confirming"
-    APPROVED = "approved"
-    GATE = "gate"
-    REFERRED = "referred"
-    REJECTED = "rejected"
-
-
-SHOPPING = frozenset({Phase.IDENTIFIED, Phase.SCANNING})
-OUTCOMES = frozenset({Phase.GATE, Phase.REFERRED, Phase.REJECTED})
-
-
-@dataclass(frozen=True)
-class Rules:
-    """What the checkpoint decides with: data, quota rules and secrets, all loaded at start."""
-
-    kiosk_id: str
-    registry: Registry
-    catalog: Catalog
-    quota: tuple[QuotaRule, ...]
-    timezone: Any
-    site_secret: bytes = field(repr=False)
-    hold_ttl_s: float = 120.0
-    session: SessionConfig = SessionConfig()
-    release: ReleaseConfig = ReleaseConfig()
-
-
-@dataclass
-class Session:
-    """One resident at the kiosk; lives in memory only and is dropped at reset."""
-
-    card: IdCard
-    key: str
-    masked_id: str
-    rule: QuotaRule
-    day: Any
-    used_fen: int
-    lines: list[Line] = field(default_factory=list)
-    declaration: Declaration | None = None
 
 
 class Checkpoint:
