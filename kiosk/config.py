@@ -92,9 +92,17 @@ class KioskConfig:
     release: ReleaseConfig
     devices: Mapping[str, DeviceConfig]
     site_secret: bytes = field(repr=False)
+    offline_allowance_fen: int = 0
+    """[ledger] offline allowance per resident-day while the port ledger is unreachable (0: fail closed)."""
+    offline_journal: Path = Path("/var/lib/kiosk/offline-journal.db")
+    """[ledger] the local journal of declarations granted on the offline allowance."""
 
 
 LANGUAGES = ("zh", "ug", "kk", "ru", "en")
+OFFLINE_ALLOWANCE_MAX_FEN = 100_000
+"""Upper bound of ledger.offline_allowance_fen (1,000 CNY): the port's figure is unknown offline."""
+STATE_DIR = Path("/var/lib/kiosk")
+"""Where the kiosk keeps its state (systemd StateDirectory=kiosk)."""
 
 
 class _Table:
@@ -176,6 +184,8 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, env: Mapping[str, st
     ledger = root.sub("ledger")
     ledger_url = ledger.get("url", str)
     hold_ttl_s = ledger.get("hold_ttl_s", float, 120.0, minimum=10.0, maximum=3600.0)
+    offline_allowance_fen = ledger.get("offline_allowance_fen", int, 0, minimum=0, maximum=OFFLINE_ALLOWANCE_MAX_FEN)
+    offline_journal = ledger.get("offline_journal", str, "")
     ledger.finish()
     data = root.sub("data")
     residents = _path(data.get("residents", str), base_dir)
@@ -193,7 +203,8 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, env: Mapping[str, st
         kiosk_id=kiosk_id, site=site, timezone=tz, language=language, quota=quota,
         ledger_url=_sqlite_relative(ledger_url, base_dir), hold_ttl_s=hold_ttl_s,
         residents_csv=residents, catalog_csv=catalog, session=session, web=web, release=release,
-        devices=devices, site_secret=secret,
+        devices=devices, site_secret=secret, offline_allowance_fen=offline_allowance_fen,
+        offline_journal=_offline_journal(offline_journal, ledger_url, base_dir),
     )
 
 
@@ -291,6 +302,18 @@ def _secret(env: Mapping[str, str], problems: list[str]) -> bytes:
 def _path(value: str | None, base: Path) -> Path:
     p = Path(value or "")
     return p if p.is_absolute() else (base / p)
+
+
+def _offline_journal(value: str, ledger_url: str | None, base: Path) -> Path:
+    """The offline journal: as given (relative to the config folder), else next to a SQLite ledger file,
+    else in the state directory."""
+    if value:
+        return _path(value, base)
+    url = _sqlite_relative(ledger_url, base)
+    if url.startswith("sqlite:///"):
+        ledger_file = Path("/" + url[len("sqlite:///"):].lstrip("/"))
+        return ledger_file.with_name(ledger_file.stem + "-offline-journal.db")
+    return STATE_DIR / "offline-journal.db"
 
 
 def _sqlite_relative(url: str | None, base: Path) -> str:

@@ -108,6 +108,9 @@ def build_kiosk(cfg: KioskConfig, clock: Clock, *, devices: Mapping[str, Device]
     catalog = Catalog.from_csv(cfg.catalog_csv)
     log.info("loaded %d registry entries and %d products", len(registry), len(catalog))
     ledger = open_ledger(cfg.ledger_url)
+    if cfg.offline_allowance_fen > 0:
+        from .ledger.offline import OfflineLedger  # the offline allowance: a small cap, off by default
+        ledger = OfflineLedger(ledger, cfg.offline_journal, cap_fen=cfg.offline_allowance_fen)
     bus = EventBus()
     rules = Rules(kiosk_id=cfg.kiosk_id, registry=registry, catalog=catalog, quota=cfg.quota,
                   timezone=cfg.timezone, site_secret=cfg.site_secret, hold_ttl_s=cfg.hold_ttl_s,
@@ -142,6 +145,9 @@ def build_kiosk(cfg: KioskConfig, clock: Clock, *, devices: Mapping[str, Device]
     audit = AuditTrail(open_audit(cfg.ledger_url), kiosk_id=cfg.kiosk_id, clock=clock)
     checkpoint = Checkpoint(rules=rules, ledger=ledger, gate=gate, bus=bus, clock=clock, printer=printer,
                             audit=audit)
+    reconcile = getattr(ledger, "maybe_reconcile", None)
+    if reconcile is not None:        # an offline journal replays itself once the port ledger is back
+        checkpoint.add_tick_hook(lambda: reconcile(clock.now()))
     holder["cp"] = checkpoint
     holder["kiosk"] = kiosk = Kiosk(cfg, checkpoint, ledger, bus, runners)
     return kiosk

@@ -140,3 +140,24 @@ def test_optional_devices_are_checked_against_their_kind(tmp_path: Path) -> None
     text = GOOD + '\n[devices.printer]\ndriver = "lcus"\nurl = "capture://"\n'
     assert any("devices.printer.driver: 'lcus' is a gate driver, not a printer driver" in p
                for p in problems(tmp_path, text))
+
+
+def test_offline_allowance_wraps_the_ledger_and_reconciles_from_the_tick(tmp_path: Path) -> None:
+    """With an offline allowance the kiosk's ledger is the journaling wrapper, reconciled by the tick."""
+    from kiosk.clock import SystemClock
+    from kiosk.demo import CONFIG_TEMPLATE, DATA
+    from kiosk.ledger.offline import OfflineLedger
+    from kiosk.runtime import build_kiosk
+
+    text = CONFIG_TEMPLATE.format(ledger=tmp_path / "ledger.db", residents=DATA / "residents.csv",
+                                  catalog=DATA / "catalog.csv", idcard="/dev/null", scanner="/dev/null",
+                                  gate="/dev/null", result_s=8, pulse_s=0.5)
+    text = text.replace("hold_ttl_s = 120", "hold_ttl_s = 120\noffline_allowance_fen = 50000")
+    cfg = load_config(write(tmp_path, text), env=ENV, check_device=check_device)
+    kiosk = build_kiosk(cfg, SystemClock(), devices={})
+    try:
+        assert isinstance(kiosk.ledger, OfflineLedger)
+        assert len(kiosk.checkpoint._tick_hooks) == 1
+        kiosk.checkpoint.tick()                   # the hook runs and never raises
+    finally:
+        kiosk.stop()
