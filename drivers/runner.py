@@ -147,12 +147,12 @@ class DeviceRunner:
             self.device.open()
         except DriverError as exc:
             self._set_health(HealthState.DISCONNECTED, str(exc), self._health.reconnects)
-            self.device.close()
+            self._close()
             return False
         except Exception as exc:  # a driver bug must not kill the thread
             log.exception("device %s: unexpected error on open", self.device.name)
             self._set_health(HealthState.DISCONNECTED, f"{type(exc).__name__}: {exc}", self._health.reconnects)
-            self.device.close()
+            self._close()
             return False
         # Commands asked for before this connection existed are stale: never run them late.
         self._fail_pending(DeviceGone("device was not open when asked", device=self.device.name))
@@ -175,6 +175,7 @@ class DeviceRunner:
                 return
             except DriverError as exc:
                 self._set_health(HealthState.ERROR, str(exc), self._health.reconnects)
+                self._stop.wait(min(self._poll_s, 0.05))   # a device failing at once must not spin a core
                 continue
             except Exception as exc:
                 log.exception("device %s: unexpected error", self.device.name)

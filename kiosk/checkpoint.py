@@ -199,8 +199,13 @@ class Checkpoint:
                 changed = True
         elif self._phase_until is not None and now >= self._phase_until:
             if self.phase is Phase.APPROVED and self.session and self.session.declaration:
-                result = GateResult(self.session.declaration.id, "the gate did not answer in time")
-                self._after_release(self.release.on_gate_result(result))
+                decl_id = self.session.declaration.id
+                if self.gate.cancel(decl_id):   # the pulse never started: safe to give the quota back
+                    result = GateResult(decl_id, "the gate did not answer in time")
+                    self._after_release(self.release.on_gate_result(result))
+                else:                           # it is pulsing now: its own result will come
+                    log.warning("gate pulse for declaration %s still running; waiting for it", decl_id)
+                    self._phase_until = now + GATE_ANSWER_S
             else:
                 self._reset(None)
             changed = True

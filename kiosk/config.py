@@ -27,6 +27,8 @@ OPTIONAL_ROLES = ("passport", "mrz", "passage", "printer", "badge")
 """Devices a kiosk may have: a chip reader for visitors' passports, a document scanner for their
 MRZ, a separate passage sensor, a slip printer, an officer badge reader."""
 ROLE_KINDS = {"passport": "idcard"}
+PERSONAL_DATA_ROLES = ("idcard", "passport", "mrz")
+"""Devices whose bytes carry names and ID numbers: never traced raw."""
 """The driver kind a role takes when it differs from the role's name."""
 SECRET_ENV = "KIOSK_SITE_SECRET"
 
@@ -286,6 +288,9 @@ def _devices(t: _Table, check_device: CheckDevice | None) -> dict[str, DeviceCon
         if driver is not None and check_device is not None:
             for problem in check_device(ROLE_KINDS.get(role, role), driver, options):
                 t.problems.append(f"{d.prefix}.{problem}")
+        if url is not None and url.startswith("spy://") and role in PERSONAL_DATA_ROLES:
+            t.problems.append(f"{d.prefix}.url: spy:// hexdumps every byte to the log, personal data "
+                              "included; use `kiosk --wire` (the filtered kiosk.wire trace) for this device")
         if driver is not None and url is not None:
             devices[role] = DeviceConfig(role, driver, url, options)
     t.finish()

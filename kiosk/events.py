@@ -98,8 +98,10 @@ class Subscription:
         self._items = collections.deque(maxlen=self.maxlen)
 
     def put(self, event: Published) -> None:
-        """Queue ``event`` (oldest dropped when the client is slow)."""
+        """Queue ``event`` (oldest dropped when the client is slow); ignored once closed."""
         with self._cond:
+            if self.closed:
+                return
             if len(self._items) == self._items.maxlen:
                 self.dropped += 1
             self._items.append(event)

@@ -27,6 +27,7 @@ class GateControl:
     def __init__(self, runner: _Runner | None, *, pulse_s: float) -> None:
         self._runner = runner
         self._pulse_s = pulse_s
+        self._pending: dict[str, Future[Any]] = {}
 
     def usable(self) -> bool:
         """True when a gate relay is configured and connected."""
@@ -38,9 +39,18 @@ class GateControl:
             done(GateResult(declaration_id, "no gate relay configured"))
             return
         fut = self._runner.call(lambda dev: dev.pulse(self._pulse_s))
+        self._pending[declaration_id] = fut
 
         def report(f: Future[Any]) -> None:
+            self._pending.pop(declaration_id, None)
+            if f.cancelled():          # withdrawn before it started: the caller already moved on
+                return
             exc = f.exception()
             done(GateResult(declaration_id, None if exc is None else f"{type(exc).__name__}: {exc}"))
 
         fut.add_done_callback(report)
+
+    def cancel(self, declaration_id: str) -> bool:
+        """Withdraw a pulse that has not started; False when it is running or done (wait for it)."""
+        fut = self._pending.get(declaration_id)
+        return fut is None or fut.cancel()

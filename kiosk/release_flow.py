@@ -33,6 +33,9 @@ from .slip import slip_document
 
 log = logging.getLogger(__name__)
 
+COMMIT_RETRY_S = 2.0
+"""How often a commit that failed after the gate opened is tried again (while its hold lasts)."""
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -60,11 +63,8 @@ class ReleaseFlow:
         self.declaration: Declaration | None = None
         self.watch: ReleaseWatch | None = None
         self.last_slip: SlipResult | None = None
-
-    @property
-    def busy(self) -> bool:
-        """True while a declaration is neither committed nor released."""
-        return self.declaration is not None
+        self._uncommitted: dict[str, Declaration] = {}
+        self._next_retry = 0.0
 
     def start(self, decl: Declaration) -> None:
         """The hold is placed: ask for the pulse (the result arrives as a GateResult)."""
@@ -78,6 +78,9 @@ class ReleaseFlow:
         """The relay finished (or failed) the pulse."""
         decl = self.declaration
         if decl is None or decl.id != result.declaration_id:
+            if self.watch is not None and self.watch.declaration_id == result.declaration_id:
+                # the passage came before the pulse result: the watch still needs it to open its window
+                return self._act(self.watch.pulse_done(result.error, self.clock.monotonic()))
             log.warning("gate result for declaration %s that is not being released", result.declaration_id)
             return None
         if self.watch is None:
@@ -95,13 +98,32 @@ class ReleaseFlow:
         return self._act(self.watch.passage(direction, self.clock.monotonic()))
 
     def tick(self) -> Outcome | None:
-        """Time moved on: the passage window may have closed."""
+        """Time moved on: retry failed commits; the passage window may have closed."""
+        self._retry_commits()
         if self.watch is None:
             return None
         outcome = self._act(self.watch.tick(self.clock.monotonic()))
         if self.watch is not None and self.watch.finished:
             self.watch = None
         return outcome
+
+    def _retry_commits(self) -> None:
+        mono = self.clock.monotonic()
+        if not self._uncommitted or mono < self._next_retry:
+            return
+        self._next_retry = mono + COMMIT_RETRY_S
+        for decl_id, decl in list(self._uncommitted.items()):
+            try:
+                status = self.ledger.commit(decl_id, now=self.clock.now())
+            except LedgerError:
+                continue
+            del self._uncommitted[decl_id]
+            if status is Status.committed:
+                log.info("late commit succeeded declaration=%s", decl_id)
+                self._print(decl, self.clock.now())
+            else:
+                log.error("late commit impossible declaration=%s status=%s", decl_id, status.value)
+                self._alert("commit_lost", {"declaration_id": decl_id, "status": status.value})
 
     def on_slip(self, result: SlipResult) -> None:
         """The printer finished (or failed) a slip; a failure is logged and shown on /diag."""
@@ -132,8 +154,13 @@ class ReleaseFlow:
         try:
             status = self.ledger.commit(decl.id, now=now)
         except LedgerError as exc:
-            log.error("commit failed declaration=%s: %s", decl.id, exc)
-            return Outcome("referred", decl, ("ledger_unavailable",))
+            # The resident is already through the gate: keep the declaration and retry the commit
+            # from the tick while the hold lasts, rather than letting the hold expire and the goods
+            # that left go uncounted.
+            log.error("commit failed declaration=%s, will retry: %s", decl.id, exc)
+            self._uncommitted[decl.id] = decl
+            self._alert("commit_pending", {"declaration_id": decl.id})
+            return Outcome("committed", decl)
         if status is not Status.committed:
             return self._refer(decl, ("hold_expired",))
         self._print(decl, now)

@@ -147,7 +147,8 @@ def build_kiosk(cfg: KioskConfig, clock: Clock, *, devices: Mapping[str, Device]
                             audit=audit)
     reconcile = getattr(ledger, "maybe_reconcile", None)
     if reconcile is not None:        # an offline journal replays itself once the port ledger is back
-        checkpoint.add_tick_hook(lambda: reconcile(clock.now()))
+        # on the checkpoint thread (background=False), so the checkpoint stays the ledger's one writer
+        checkpoint.add_tick_hook(lambda: reconcile(clock.now(), background=False))
     holder["cp"] = checkpoint
     holder["kiosk"] = kiosk = Kiosk(cfg, checkpoint, ledger, bus, runners)
     return kiosk

@@ -9,7 +9,7 @@ URL grammar: the URL goes verbatim to ``serial.serial_for_url``, so any pyserial
     /dev/kiosk/idcard              udev symlink of the reader (never /dev/ttyUSBn)
     /dev/serial/by-id/usb-...      stable kernel name
     hwgrep://1a86:7523             first port whose description matches (USB VID:PID)
-    spy:///dev/kiosk/idcard        the same port with pyserial's wire trace on stderr
+    spy:///dev/kiosk/idcard        pyserial raw trace (refused by the config: it logs personal data)
     socket://10.0.0.5:4001         a reader behind a serial-to-TCP bridge
     loop://                        loopback (useful only to test framing errors)
 

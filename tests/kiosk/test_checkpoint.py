@@ -35,12 +35,16 @@ class ScriptedGate:
     def __init__(self) -> None:
         self.ok = True
         self.pulses: list[tuple[str, Callable[[GateResult], None]]] = []
+        self.running = False          # True: the pulse has started and can no longer be withdrawn
 
     def usable(self) -> bool:
         return self.ok
 
     def pulse(self, declaration_id: str, done: Callable[[GateResult], None]) -> None:
         self.pulses.append((declaration_id, done))
+
+    def cancel(self, declaration_id: str) -> bool:
+        return not self.running
 
 
 def card(key: str) -> IdCard:
@@ -570,3 +574,58 @@ def test_printer_fault_never_blocks_the_gate(cpp: Checkpoint, gate, ledger, prin
     assert ledger.get(decl_id).status is Status.committed and cpp.phase is Phase.GATE
     cpp.handle(cpp._inbox.get_nowait()[0])     # the SlipResult the printer posted
     assert cpp.release.last_slip is not None and cpp.release.last_slip.error is not None
+
+
+def test_a_pulse_still_running_at_the_timeout_is_waited_for(cp: Checkpoint, gate, ledger, clock: FakeClock) -> None:
+    """GIVEN the relay is mid-pulse when the 10 s answer timeout passes THEN the hold is kept (the gate
+    may be open) until the real result arrives, which then commits."""
+    gate.running = True
+    tap(cp, "eligible")
+    scan(cp, FLOUR)
+    cp.handle(Confirm())
+    decl_id, _ = gate.pulses[0]
+    clock.advance(10.1)
+    cp.tick()
+    assert cp.phase is Phase.APPROVED and ledger.get(decl_id).status is Status.held
+    cp.handle(GateResult(decl_id))
+    assert ledger.get(decl_id).status is Status.committed
+
+
+def test_a_passage_before_the_pulse_result_still_opens_the_tailgating_window(cpp: Checkpoint, gate, ledger,
+                                                                             clock: FakeClock) -> None:
+    """The passage may be reported before the relay thread's result; the result still closes the window
+    properly, so a later lone passage is a passage without release, not tailgating."""
+    tap(cpp, "eligible")
+    scan(cpp, FLOUR)
+    cpp.handle(Confirm())
+    decl_id, _ = gate.pulses[0]
+    passage(cpp)                                  # before the GateResult
+    assert ledger.get(decl_id).status is Status.committed
+    cpp.handle(GateResult(decl_id))
+    clock.advance(9)
+    cpp.tick()
+    passage(cpp)
+    assert [a["kind"] for a in cpp.alerts] == ["passage_without_release"]
+
+
+def test_a_commit_that_fails_after_the_gate_is_retried(cp: Checkpoint, gate, ledger, clock: FakeClock,
+                                                       monkeypatch) -> None:
+    """The resident went through but the ledger failed the commit: an officer alert, and the tick commits
+    it once the ledger answers again (the goods that left are counted)."""
+    from kiosk.errors import LedgerError
+    tap(cp, "eligible")
+    scan(cp, FLOUR)
+    cp.handle(Confirm())
+    decl_id, _ = gate.pulses[0]
+    real_commit = ledger.commit
+
+    def down(*a, **k):  # type: ignore[no-untyped-def]
+        raise LedgerError("port ledger unreachable")
+    monkeypatch.setattr(ledger, "commit", down)
+    cp.handle(GateResult(decl_id))
+    assert cp.phase is Phase.GATE and [a["kind"] for a in cp.alerts] == ["commit_pending"]
+    assert ledger.get(decl_id).status is Status.held
+    monkeypatch.setattr(ledger, "commit", real_commit)
+    clock.advance(2.5)
+    cp.tick()
+    assert ledger.get(decl_id).status is Status.committed

@@ -161,3 +161,9 @@ def test_offline_allowance_wraps_the_ledger_and_reconciles_from_the_tick(tmp_pat
         kiosk.checkpoint.tick()                   # the hook runs and never raises
     finally:
         kiosk.stop()
+
+
+def test_raw_wire_trace_is_refused_for_card_readers(tmp_path: Path) -> None:
+    """spy:// would hexdump names and ID numbers into the log: refused for the ID reader, fine for the scanner."""
+    text = GOOD.replace('url = "/dev/kiosk/idcard"', 'url = "spy:///dev/kiosk/idcard"')
+    assert any(p.startswith("devices.idcard.url: spy://") for p in problems(tmp_path, text))
