@@ -28,6 +28,7 @@ from drivers.base import CardFailed, CardRead, GatePulsed, IdCard, PassageSeen, 
 
 from . import screen
 from .audit_trail import AuditTrail
+from .barcodes import BarcodeError, interpret
 from .clock import Clock
 from .declaration import Declaration, Line
 from .errors import LedgerError
@@ -288,7 +289,7 @@ class Checkpoint:
             return
         if self.phase not in SHOPPING or self.session is None:
             return
-        product, reason = self.rules.catalog.lookup(scan.text)
+        product, reason = self.rules.catalog.lookup(_goods_code(scan))
         lines = self.session.lines
         if reason == "bad_check_digit":
             self._set_notice(reason, code=scan.text)
@@ -432,3 +433,13 @@ class Checkpoint:
             snap["version"] = self._snapshot.get("version", 0) + 1
             self._snapshot = snap
             self.bus.publish(STATE_TOPIC, snap)
+
+
+def _goods_code(scan: ScanRead) -> str:
+    """The code to look up: the GTIN inside a GS1 element string or Digital Link (a GS1-128 or GS1
+    DataMatrix on the goods carries batch and expiry too), else the scanned text as it is."""
+    try:
+        meaning = interpret(scan.text, scan.symbology)
+    except BarcodeError:
+        return scan.text
+    return meaning.gtin if meaning.kind in ("gs1", "digital_link") and meaning.gtin else scan.text

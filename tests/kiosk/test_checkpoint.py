@@ -629,3 +629,12 @@ def test_a_commit_that_fails_after_the_gate_is_retried(cp: Checkpoint, gate, led
     clock.advance(2.5)
     cp.tick()
     assert ledger.get(decl_id).status is Status.committed
+
+
+def test_a_gs1_128_code_finds_the_product_by_its_gtin(cp: Checkpoint) -> None:
+    """A GS1-128 label with (01) GTIN, (10) batch and (17) expiry adds the catalog product."""
+    tap(cp, "eligible")
+    cp.handle(DeviceReading("scanner", ScanRead("0104870204100013" + "10LOT7\x1d" + "17291231", "]C1"),
+                            cp.clock.now()))
+    lines = cp.snapshot()["lines"]
+    assert [(line["code"], line["known"]) for line in lines] == [(FLOUR, True)]
