@@ -17,6 +17,7 @@ from typing import Any
 from drivers.sim.lcus import LcusSimulator
 from drivers.sim.samv import SamvSimulator
 from drivers.sim.scanner import ScannerSimulator
+from drivers.sim.turnstile import TurnstileLineSimulator
 
 from .clock import Clock, SystemClock
 from .config import SECRET_ENV, KioskConfig, load_config
@@ -68,6 +69,23 @@ pulse_s = {pulse_s}
 """
 
 
+PASSAGE_TEMPLATE = """
+# The turnstile reports each passage; the declaration is committed only when the resident is through.
+[release]
+wait_for_passage = true
+passage_timeout_s = 15
+
+[devices.passage]
+driver = "turnstile-line"
+url = "{passage}"
+
+# Slips go to memory here; on a kiosk this is the printer's serial URL, socket://host:9100 or file:///dev/usb/lp0.
+[devices.printer]
+driver = "escpos"
+url = "capture://"
+"""
+
+
 @dataclass
 class SimPanel:
     """The simulated devices and what the /sim page can do with them."""
@@ -75,6 +93,7 @@ class SimPanel:
     idcard: SamvSimulator
     scanner: ScannerSimulator
     gate: LcusSimulator
+    turnstile: TurnstileLineSimulator | None = None
 
     def start(self) -> None:
         """Plug every simulated device in."""
@@ -87,7 +106,20 @@ class SimPanel:
             sim.stop()
 
     def _all(self) -> dict[str, Any]:
-        return {"idcard": self.idcard, "scanner": self.scanner, "gate": self.gate}
+        sims: dict[str, Any] = {"idcard": self.idcard, "scanner": self.scanner, "gate": self.gate}
+        if self.turnstile is not None:
+            sims["passage"] = self.turnstile
+        return sims
+
+    def roles(self) -> list[str]:
+        """The simulated devices, as config roles."""
+        return list(self._all())
+
+    def walk_through(self) -> None:
+        """A person walks through the turnstile (LookupError when the demo has no passage sensor)."""
+        if self.turnstile is None:
+            raise LookupError("this demo has no passage sensor")
+        self.turnstile.passage("A")
 
     def cards(self) -> list[dict[str, str]]:
         """The sample cards the panel offers (fictional people)."""
@@ -123,20 +155,23 @@ class SimPanel:
                 "relay": {"energised": self.gate.state(1), "pulses": len(self.gate.on_periods(1))}}
 
 
-def make_demo(data_dir: Path | None = None, *, clock: Clock | None = None,
-              result_s: float = 8.0, pulse_s: float = 0.5) -> tuple[Kiosk, SimPanel, Path]:
-    """Start the simulators, write the demo config and build the kiosk (not started)."""
+def make_demo(data_dir: Path | None = None, *, clock: Clock | None = None, result_s: float = 8.0,
+              pulse_s: float = 0.5, passage: bool = False) -> tuple[Kiosk, SimPanel, Path]:
+    """Start the simulators, write the demo config and build the kiosk (not started).
+
+    ``passage`` adds a turnstile passage sensor (commit on passage) and a capture slip printer."""
     folder = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
     links = tempfile.mkdtemp(prefix="kiosk-demo-dev-")
     panel = SimPanel(SamvSimulator("idcard", link_dir=links), ScannerSimulator("scanner", link_dir=links),
-                     LcusSimulator("gate", link_dir=links))
+                     LcusSimulator("gate", link_dir=links),
+                     TurnstileLineSimulator("passage", link_dir=links) if passage else None)
     panel.start()
     config_path = folder / "kiosk.toml"
     config_path.write_text(CONFIG_TEMPLATE.format(
         ledger=folder / "ledger.db", residents=DATA / "residents.csv", catalog=DATA / "catalog.csv",
         idcard=panel.idcard.port, scanner=panel.scanner.port, gate=panel.gate.port, result_s=result_s,
-        pulse_s=pulse_s),
+        pulse_s=pulse_s) + (PASSAGE_TEMPLATE.format(passage=panel.turnstile.port) if panel.turnstile else ""),
         encoding="utf-8")
     from drivers.registry import check_device
     cfg: KioskConfig = load_config(config_path, env={SECRET_ENV: secrets.token_hex(16)}, check_device=check_device)
@@ -148,7 +183,7 @@ def run_demo(*, host: str, port: int, data_dir: Path | None) -> None:
     """Run the demo until interrupted."""
     from web.server import run
 
-    kiosk, panel, folder = make_demo(data_dir)
+    kiosk, panel, folder = make_demo(data_dir, passage=True)
     log.info("demo data in %s; simulator panel at http://%s:%d/sim", folder, host, port)
     try:
         run(kiosk, host=host, port=port, threads=kiosk.config.web.threads, sim=panel)

@@ -128,6 +128,7 @@ class EventBus:
         self._lock = threading.Lock()
         self._subs: list[Subscription] = []
         self._seq = itertools.count(1)
+        self._closed = False
 
     def publish(self, topic: str, payload: dict[str, Any]) -> Published:
         """Send ``payload`` under ``topic`` to every subscription that wants it."""
@@ -142,7 +143,10 @@ class EventBus:
         """A new subscription to ``topics``; call ``unsubscribe`` when done."""
         sub = Subscription(frozenset(topics), maxlen)
         with self._lock:
-            self._subs.append(sub)
+            if self._closed:      # shutting down: a reconnecting screen gets a stream that ends at once
+                sub.close()
+            else:
+                self._subs.append(sub)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
@@ -156,5 +160,6 @@ class EventBus:
         """Close every subscription (shutdown: SSE streams end)."""
         with self._lock:
             subs, self._subs = self._subs, []
+            self._closed = True
         for sub in subs:
             sub.close()

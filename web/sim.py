@@ -13,14 +13,14 @@ from .extension import current_sim
 
 bp = Blueprint("sim", __name__, url_prefix="/sim")
 
-ROLES = ("idcard", "scanner", "gate")
 
 
 @bp.get("/")
 def panel() -> Any:
     """The simulator panel page."""
     sim = current_sim()
-    return render_template("sim/index.html", cards=sim.cards(), goods=sim.goods(), roles=ROLES)
+    return render_template("sim/index.html", cards=sim.cards(), goods=sim.goods(), roles=sim.roles(),
+                           has_passage="passage" in sim.roles())
 
 
 @bp.get("/api/state")
@@ -61,12 +61,23 @@ def scan() -> Any:
 @bp.post("/api/device/<role>")
 def plug(role: str) -> Any:
     """Unplug or plug back a device: ``{"plugged": false}``."""
-    if role not in ROLES:
+    if role not in current_sim().roles():
         abort(404, description=f"unknown device {role!r}")
     plugged = _json().get("plugged")
     if not isinstance(plugged, bool):
         abort(400, description="plugged must be true or false")
     current_sim().set_plugged(role, plugged)
+    return jsonify(ok=True)
+
+
+@bp.post("/api/passage")
+def walk_through() -> Any:
+    """A person walks through the turnstile (demo with a passage sensor only)."""
+    _json()
+    try:
+        current_sim().walk_through()
+    except LookupError as exc:
+        abort(400, description=str(exc))
     return jsonify(ok=True)
 
 

@@ -27,6 +27,18 @@ def demo(tmp_path: Path) -> Iterator[tuple[Kiosk, SimPanel]]:
 
 
 @pytest.fixture
+def passage_demo(tmp_path: Path) -> Iterator[tuple[Kiosk, SimPanel]]:
+    """The demo as `kiosk demo` runs it: with a turnstile passage sensor and a capture slip printer."""
+    kiosk, panel, _folder = make_demo(tmp_path / "demo", result_s=2.0, pulse_s=0.3, passage=True)
+    kiosk.start()
+    wait_for(lambda: kiosk.checkpoint.snapshot()["service"] == "ok" and kiosk.health()["passage"].usable,
+             "devices connected", timeout=15)
+    yield kiosk, panel
+    kiosk.stop()
+    panel.stop()
+
+
+@pytest.fixture
 def app(demo: tuple[Kiosk, SimPanel]) -> Any:
     kiosk, panel = demo
     return create_app({"TESTING": True, "SSE_PING_S": 0.5}, service=kiosk, sim=panel)

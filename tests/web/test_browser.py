@@ -140,7 +140,8 @@ def test_screen_resyncs_after_losing_its_stream(pages: Any, shots: Path, demo: A
     kiosk, sim = demo
     wait_phase(screen, "idle")
     context.route("**/api/v1/events/**", lambda route: route.abort())   # reconnects fail
-    kiosk.bus.close()                                                    # the server ends the stream
+    for sub in list(kiosk.bus._subs):                                    # the server ends the stream
+        kiosk.bus.unsubscribe(sub)
     sim.place_card("eligible")
     for _ in range(50):
         if kiosk.checkpoint.snapshot()["phase"] == "identified":

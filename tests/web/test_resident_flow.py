@@ -122,3 +122,44 @@ def test_resident_page_and_no_sim_panel_outside_demo(demo: Any) -> None:
     assert page.status_code == 200 and "resident.js" in page.get_data(as_text=True)
     assert c.get("/sim/").status_code == 404
     assert c.post("/sim/api/scan", json={"code": "1"}).status_code == 404
+
+
+def test_demo_with_turnstile_commits_on_passage_and_prints_the_slip(passage_demo: Any) -> None:
+    """As `kiosk demo` runs: the gate opens, the hold waits for the turnstile; walking through (from
+    /sim) commits the declaration and a signed slip prints."""
+    from web import create_app
+
+    kiosk, panel = passage_demo
+    client = create_app({"TESTING": True}, service=kiosk, sim=panel).test_client()
+    assert b"Walk through the gate" in client.get("/sim/").data
+    sim(client, "card", {"key": "eligible"})
+    wait_for(phase_is(client, "identified"), "identified")
+    sim(client, "scan", {"code": FLOUR})
+    wait_for(lambda: state(client)["lines"], "a line")
+    command(client, "confirm")
+    s = wait_for(phase_is(client, "gate"), "gate open, waiting for the passage")
+    decl_id = s["declaration_id"]
+    time_open = kiosk.ledger.get(decl_id)
+    assert time_open is not None and time_open.status.value == "held"
+    sim(client, "passage")
+    wait_for(lambda: kiosk.ledger.get(decl_id).status.value == "committed", "committed on passage")
+    printer = kiosk.runners["printer"].device
+    wait_for(lambda: printer.captured, "slip printed")
+    assert decl_id.encode() in b"".join(printer.captured)
+    wait_for(phase_is(client, "idle"), "back to idle")
+
+
+def test_demo_without_a_walk_refers_after_the_window(passage_demo: Any) -> None:
+    """Nobody walks through: the hold is released and the resident referred (not_passed)."""
+    kiosk, panel = passage_demo
+    kiosk.checkpoint.release.config = type(kiosk.checkpoint.release.config)(wait_for_passage=True,
+                                                                           passage_timeout_s=2.0)
+    panel.place_card("eligible")
+    wait_for(lambda: kiosk.checkpoint.snapshot()["phase"] == "identified", "identified")
+    panel.scan(FLOUR)
+    wait_for(lambda: kiosk.checkpoint.snapshot()["lines"], "a line")
+    from kiosk.events import Confirm
+    kiosk.checkpoint.submit(Confirm()).result(timeout=5)
+    s = wait_for(lambda: (x := kiosk.checkpoint.snapshot())["phase"] == "referred" and x, "referred", timeout=8)
+    assert s["reasons"] == ["not_passed"]
+    assert kiosk.ledger.get(s["declaration_id"]).status.value == "referred"

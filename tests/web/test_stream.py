@@ -111,3 +111,13 @@ def test_streams_end_when_the_kiosk_stops(live: Any, demo: Any) -> None:
     body = resp.read()          # returns only once the server ends the chunked body (timeout 5 s)
     assert body.startswith(b"retry: 2000")
     conn.close()
+
+
+def test_a_stream_opened_during_shutdown_ends_at_once(live: Any, demo: Any) -> None:
+    """A screen reconnecting while the kiosk stops gets a stream that ends, so no worker thread
+    outlives the server (it would write to closed sockets)."""
+    kiosk, _panel = demo
+    kiosk.bus.close()
+    conn, resp = open_stream(live.port)
+    assert resp.read().startswith(b"retry: 2000")
+    conn.close()

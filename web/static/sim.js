@@ -11,6 +11,8 @@
   }
   document.querySelectorAll("[data-card]").forEach((b) => b.addEventListener("click", () => post("card", { key: b.dataset.card })));
   document.getElementById("remove-card").addEventListener("click", () => post("card/remove"));
+  const walk = document.getElementById("walk");
+  if (walk) walk.addEventListener("click", () => post("passage"));
   document.querySelectorAll("[data-code]").forEach((b) => b.addEventListener("click", () => post("scan", { code: b.dataset.code })));
   document.getElementById("scan-form").addEventListener("submit", (e) => {
     e.preventDefault();
