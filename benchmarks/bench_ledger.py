@@ -5,7 +5,7 @@ asserts correctness only, never a timing: every run must verify (no resident-day
 hold whose running total ever went over it, every reported declaration present exactly once with the status
 its kiosk reported, nothing unreported), and the deliberately naive control must fail that verification.
 
-The load follows ../shared/LEDGER-BENCH.md: kiosks are spawned processes with one ledger each; 100,000
+The load follows the team's LEDGER-BENCH notes (2026-11-25): kiosks are spawned processes with one ledger each; 100,000
 residents, 4 hot ones taking 30 % of the requests; amounts uniform 50-3,000 CNY, so about 70 % of holds are
 accepted; each kiosk keeps its accepted holds pending and, past 4, commits (75 %) or releases (25 %) the oldest:
 about 0.7 commit/release per decision. Closed loop: back-to-back decisions, latency from the call. Open loop:

@@ -9,7 +9,7 @@ parallel. commit, release and refer are one function call each and take no lock 
 GRACE because every statement is bounded by ``statement_timeout``, far below it.
 
 Why not SERIALIZABLE with retries, nor the same lock taken from the client: measured on these 2-core machines
-(../shared/LEDGER-BENCH.md, 2026-11-25, durable, 32 clients; anchors quoted from that file, not measured by
+(the team's LEDGER-BENCH notes, 2026-11-25, durable, 32 clients; anchors quoted from that file, not measured by
 this module): this one-round-trip design reached 2,451 decisions/s closed loop and p99 4.8 ms open loop at
 1,000/s; the same row lock from the client (6 round trips) 1,206/s and p99 624 ms; SERIALIZABLE with retries
 996/s, 0.24 retries per decision and p99 4.5 s. The hot residents make serializable abort and retry, and a
