@@ -1,4 +1,4 @@
-"""Throwaway PostgreSQL 15 clusters for the tests and the benchmark (the recipe of the team's TESTING notes, §6; see docs/install.md).
+"""Throwaway PostgreSQL 15 clusters for the tests and the benchmark (initdb as postgres, loopback only).
 
 ``PgTemplate`` runs initdb once (about 1.7 s); each ``PgCluster`` copies it (a fraction of a second) and starts
 it on a free port, listening on 127.0.0.1 only, with its socket in its own folder. Everything lives in a
