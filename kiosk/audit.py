@@ -280,23 +280,11 @@ class _SqliteStore:
 
     @contextmanager
     def _transaction(self, op: str, begin: str) -> Iterator[sqlite3.Connection]:
-        from kiosk.ledger.sqlite import explain
+        from kiosk.ledger.sqlite import transaction
 
-        with self._lock:
-            conn = self._conn
-            if conn is None:
-                raise LedgerError(f"audit log {self._path} is closed ({op})")
-            try:
-                conn.execute(begin)
-                try:
-                    yield conn
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.rollback()
-                    raise
-            except sqlite3.Error as exc:
-                raise LedgerError(f"audit {op} failed on {self._path}: {explain(exc, self._path)}") from exc
+        with transaction(self._lock, self._conn, what="audit log", path=str(self._path), op=op,
+                         begin=begin) as conn:
+            yield conn
 
     def append(self, kiosk_id: str, build: Callable[[int, str], AuditRecord]) -> AuditRecord:
         with self._transaction("append", "BEGIN IMMEDIATE") as conn:

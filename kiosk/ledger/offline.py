@@ -43,7 +43,7 @@ from pathlib import Path
 from kiosk.declaration import Declaration, HoldResult, Status, StoredDeclaration, VoidRecord
 from kiosk.errors import LedgerError
 from kiosk.ledger import GRACE, Ledger, as_utc, beijing_day, check_ttl, check_void_args, void_refusal
-from kiosk.ledger.sqlite import connect, explain
+from kiosk.ledger.sqlite import connect, explain, transaction
 
 __all__ = ["RECONCILE_EVERY", "Conflict", "OfflineLedger", "ReconcileReport", "port_unavailable"]
 
@@ -572,21 +572,9 @@ class OfflineLedger:
     @contextmanager
     def _journal(self, op: str, *, write: bool) -> Iterator[sqlite3.Connection]:
         """One journal transaction under the instance lock; sqlite3 errors become LedgerError."""
-        with self._lock:
-            conn = self._conn
-            if conn is None:
-                raise LedgerError(f"offline journal {self._path} is closed ({op})")
-            try:
-                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                try:
-                    yield conn
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.rollback()
-                    raise
-            except sqlite3.Error as exc:
-                raise LedgerError(f"offline journal {op} failed on {self._path}: {explain(exc, self._path)}") from exc
+        with transaction(self._lock, self._conn, what="offline journal", path=str(self._path), op=op,
+                         begin="BEGIN IMMEDIATE" if write else "BEGIN") as conn:
+            yield conn
 
 
 def _check_same(row: sqlite3.Row, decl: Declaration) -> None:

@@ -14,9 +14,10 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from kiosk.declaration import (
     Declaration,
@@ -72,6 +73,31 @@ def _parse_optional_ts(text: str | None) -> datetime | None:
     return None if text is None else _parse_ts(text)
 
 
+@contextmanager
+def transaction(lock: AbstractContextManager[Any], conn: sqlite3.Connection | None, *, what: str,
+                path: str | Path, op: str, begin: str) -> Iterator[sqlite3.Connection]:
+    """One SQLite transaction under ``lock``: ``begin``, the body, COMMIT, or ROLLBACK on any error.
+
+    sqlite3 errors become LedgerError naming ``what`` (ledger, offline journal, audit log), the
+    operation and the file, with a plain reason (disk full, read-only, ...).  Shared by every
+    SQLite store of the kiosk so they fail the same way.
+    """
+    with lock:
+        if conn is None:
+            raise LedgerError(f"{what} {path} is closed ({op})")
+        try:
+            conn.execute(begin)
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.rollback()
+                raise
+        except sqlite3.Error as exc:
+            raise LedgerError(f"{what} {op} failed on {path}: {explain(exc, Path(path))}") from exc
+
+
 class SqliteLedger:
     """The quota ledger in one SQLite file (WAL); thread-safe, one connection per instance."""
 
@@ -106,23 +132,11 @@ class SqliteLedger:
     @contextmanager
     def _transaction(self, op: str, *, write: bool) -> Iterator[sqlite3.Connection]:
         """Run the body in one transaction under the instance lock; wrap sqlite3 errors."""
-        with self._lock:
-            conn = self._conn
-            if conn is None:
-                raise LedgerError(f"ledger {self._path} is closed ({op})")
-            try:
-                # IMMEDIATE takes the write lock before reading, so the quota sum cannot go stale
-                # between the check and the insert (no other writer, in any process, gets in between).
-                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                try:
-                    yield conn
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.rollback()
-                    raise
-            except sqlite3.Error as exc:
-                raise LedgerError(f"ledger {op} failed on {self._path}: {explain(exc, self._path)}") from exc
+        # IMMEDIATE takes the write lock before reading, so the quota sum cannot go stale
+        # between the check and the insert (no other writer, in any process, gets in between).
+        with transaction(self._lock, self._conn, what="ledger", path=self._path, op=op,
+                         begin="BEGIN IMMEDIATE" if write else "BEGIN") as conn:
+            yield conn
 
     def hold(self, decl: Declaration, *, now: datetime, ttl_s: float) -> HoldResult:
         """Check the quota and record ``decl`` as held, atomically; a retry returns the first result."""
