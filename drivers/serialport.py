@@ -52,3 +52,24 @@ def close_quietly(port: serial.Serial | None, name: str) -> None:
         port.close()
     except Exception:
         log.debug("device %s: error closing its port ignored", name, exc_info=True)
+
+
+def read_burst(port: serial.Serial | None, timeout: float, *, name: str, url: str, what: str) -> bytes:
+    """Block up to ``timeout`` s for the first byte, then take what is already waiting.
+
+    The read loop of every line- or frame-oriented serial driver: DeviceGone when the port is not
+    open or is lost, ``b""`` when nothing came.
+    """
+    if port is None:
+        raise DeviceGone(f"{what} port is not open", device=name, url=url)
+    try:
+        if port.timeout != timeout:
+            port.timeout = timeout
+        data: bytes = port.read(1)
+        if data:
+            waiting = port.in_waiting
+            if waiting:
+                data += port.read(waiting)
+    except PORT_ERRORS as exc:
+        raise gone(name, url, f"{what} port lost", exc) from exc
+    return data

@@ -31,10 +31,10 @@ import time
 import serial
 
 from ..base import MrzRead
-from ..errors import DeviceGone, OptionError
+from ..errors import OptionError
 from ..framing import LineFramer
 from ..options import Option
-from ..serialport import PORT_ERRORS, close_quietly, gone, open_port
+from ..serialport import close_quietly, open_port, read_burst
 from .mrz_lines import MrzAssembler
 
 log = logging.getLogger(__name__)
@@ -133,19 +133,7 @@ class MrzScanner:
 
     def _receive(self, timeout: float) -> bytes:
         """Block up to ``timeout`` s for the first byte, then take what is already waiting."""
-        port = self._port
-        if port is None:
-            raise DeviceGone("mrz scanner port is not open", device=self.name, url=self.url)
-        try:
-            if port.timeout != timeout:
-                port.timeout = timeout
-            data: bytes = port.read(1)
-            if data:
-                waiting = port.in_waiting
-                if waiting:
-                    data += port.read(waiting)
-        except PORT_ERRORS as exc:
-            raise gone(self.name, self.url, "mrz scanner port lost", exc) from exc
+        data = read_burst(self._port, timeout, name=self.name, url=self.url, what="mrz scanner")
         if data:
             wire.debug("%s < %d bytes (MRZ text withheld)", self.name, len(data))
         return data

@@ -28,7 +28,7 @@ import serial
 from ..base import GatePulsed
 from ..errors import DeviceGone, DriverError, OptionError
 from ..options import Option
-from ..serialport import PORT_ERRORS, close_quietly, gone, open_port
+from ..serialport import PORT_ERRORS, close_quietly, gone, open_port, read_burst
 from .lcus_frames import MAX_CHANNEL, MIN_CHANNEL, switch_frame
 
 log = logging.getLogger(__name__)
@@ -93,15 +93,7 @@ class LcusRelay:
 
     def read(self, timeout: float) -> None:
         """Liveness poll: wait up to ``timeout`` s; None while the port lives, DeviceGone once lost."""
-        port = self._require_port()
-        try:
-            if port.timeout != timeout:
-                port.timeout = timeout
-            data: bytes = port.read(1)
-            if data:
-                data += port.read(port.in_waiting)
-        except PORT_ERRORS as exc:
-            raise self._gone("relay port lost", exc) from exc
+        data = read_burst(self._require_port(), timeout, name=self.name, url=self.url, what="relay")
         if data:
             # switching commands get no reply (PROTOCOLS.md §4.1); anything else is line noise
             log.warning("relay %s: ignored %d unexpected bytes", self.name, len(data))

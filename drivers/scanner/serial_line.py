@@ -25,10 +25,10 @@ import time
 import serial
 
 from ..base import ScanRead
-from ..errors import DeviceGone, OptionError, ProtocolError
+from ..errors import OptionError, ProtocolError
 from ..framing import LineFramer
 from ..options import Option
-from ..serialport import PORT_ERRORS, close_quietly, gone, open_port
+from ..serialport import close_quietly, open_port, read_burst
 from .aim import SUBSTITUTES, check_substitute, to_scan
 
 log = logging.getLogger(__name__)
@@ -132,19 +132,7 @@ class SerialScanner:
 
     def _receive(self, timeout: float) -> bytes:
         """Block up to ``timeout`` s for the first byte, then take what is already waiting."""
-        port = self._port
-        if port is None:
-            raise DeviceGone("scanner port is not open", device=self.name, url=self.url)
-        try:
-            if port.timeout != timeout:
-                port.timeout = timeout
-            data: bytes = port.read(1)
-            if data:
-                waiting = port.in_waiting
-                if waiting:
-                    data += port.read(waiting)
-        except PORT_ERRORS as exc:
-            raise gone(self.name, self.url, "scanner port lost", exc) from exc
+        data = read_burst(self._port, timeout, name=self.name, url=self.url, what="scanner")
         if data and wire.isEnabledFor(logging.DEBUG):
             wire.debug("%s < %s", self.name, data.hex(" "))
         return data

@@ -16,9 +16,7 @@ import time
 
 from ..relay.lcus_frames import STATE_CLOSED, STATE_OPEN, Frame, FrameParser
 from .pty import PtySimulator
-
-TimelineEntry = tuple[float, int, bool]
-"""(monotonic time, channel, on) for one applied command."""
+from .timeline import TimelineEntry, on_periods
 
 
 class LcusSimulator(PtySimulator):
@@ -57,20 +55,8 @@ class LcusSimulator(PtySimulator):
             return self._states[channel]
 
     def on_periods(self, channel: int) -> list[tuple[float, float | None]]:
-        """(on, off) monotonic times of each energised period of ``channel``; off None if still on."""
-        periods: list[tuple[float, float | None]] = []
-        started: float | None = None
-        for at, ch, on in self.timeline:
-            if ch != channel:
-                continue
-            if on and started is None:
-                started = at
-            elif not on and started is not None:
-                periods.append((started, at))
-                started = None
-        if started is not None:
-            periods.append((started, None))
-        return periods
+        """(on, off) monotonic times of each energised period of ``channel``; off None while still on."""
+        return on_periods(self.timeline, channel)
 
     # -- faults -------------------------------------------------------------------------
 

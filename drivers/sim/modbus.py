@@ -38,12 +38,11 @@ from ..relay.modbus_frames import (
     parse_request,
 )
 from .pty import PtySimulator
+from .timeline import TimelineEntry, on_periods
 
 REQUEST_LENGTH = 8
 FAULTS = ("no_reply", "lost_reply", "bad_crc", "exception", "junk")
 
-TimelineEntry = tuple[float, int, bool]
-"""(monotonic time, coil counted from 0, on) for one relay change."""
 
 
 @dataclass
@@ -91,19 +90,7 @@ class ModbusRelaySimulator(PtySimulator):
 
     def on_periods(self, coil: int) -> list[tuple[float, float | None]]:
         """(on, off) monotonic times of each energised period of ``coil``; off None while still on."""
-        periods: list[tuple[float, float | None]] = []
-        started: float | None = None
-        for at, c, on in self.timeline:
-            if c != coil:
-                continue
-            if on and started is None:
-                started = at
-            elif not on and started is not None:
-                periods.append((started, at))
-                started = None
-        if started is not None:
-            periods.append((started, None))
-        return periods
+        return on_periods(self.timeline, coil)
 
     def set_coil(self, coil: int, on: bool) -> None:
         """Set a relay directly (a previous kiosk left it on)."""
