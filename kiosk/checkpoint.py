@@ -24,7 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from drivers.base import CardFailed, CardRead, GatePulsed, IdCard, PassageSeen, ScanRead
+from drivers.base import CardFailed, CardRead, IdCard, PassageSeen, ScanRead
 
 from . import screen
 from .audit_trail import AuditTrail
@@ -243,8 +243,6 @@ class Checkpoint:
             self._on_scan(reading)
         elif isinstance(reading, PassageSeen):
             self._after_release(self.release.on_passage(reading.direction))
-        elif isinstance(reading, GatePulsed):
-            pass  # the pulse result arrives as GateResult through GateControl
 
     def _on_card(self, card: IdCard) -> None:
         if self.phase in (Phase.CONFIRMING, Phase.APPROVED, Phase.GATE):

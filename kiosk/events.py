@@ -69,8 +69,6 @@ class GateResult:
     error: str | None = None
 
 
-Command = Confirm | Cancel | RemoveLine | Touch
-
 
 # -- out of the checkpoint --------------------------------------------------------------
 
