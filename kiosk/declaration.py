@@ -26,14 +26,31 @@ def _check_text(name: str, value: object) -> str:
     return value
 
 
+UNITS = ("piece", "kg")
+
+
 @dataclass(frozen=True)
 class Line:
-    """One scanned article: unit price in fen, or ``None`` when the goods are unknown."""
+    """One scanned article: unit price in fen, or ``None`` when the goods are unknown.
+
+    ``unit`` is ``piece`` (``quantity`` counts pieces, the price is per piece) or ``kg`` (``quantity`` is
+    grams, the price is per kilogram). The price's origin is kept on the line so a declaration always shows
+    what it used: ``currency`` and ``catalog_price`` (minor units of that currency: fen, tiyn), the dated
+    exchange ``rate`` (decimal text, CNY per one unit of ``currency``) and ``rate_date`` when it was
+    converted, ``price_from`` (the ISO date the catalog price took effect) and the ``hs_code``.
+    """
 
     code: str
     name: str | None
     unit_price_fen: int | None
     quantity: int
+    unit: str = "piece"
+    hs_code: str | None = None
+    currency: str = "CNY"
+    catalog_price: int | None = None
+    rate: str | None = None
+    rate_date: str | None = None
+    price_from: str | None = None
 
     def __post_init__(self) -> None:
         _check_text("code", self.code)
@@ -42,6 +59,15 @@ class Line:
         if self.unit_price_fen is not None:
             _check_int("unit_price_fen", self.unit_price_fen, minimum=0)
         _check_int("quantity", self.quantity, minimum=1)
+        if self.unit not in UNITS:
+            raise ValueError(f"unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
+        if self.catalog_price is not None:
+            _check_int("catalog_price", self.catalog_price, minimum=0)
+        for name in ("hs_code", "rate", "rate_date", "price_from"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_text(name, value)
+        _check_text("currency", self.currency)
 
     @property
     def known(self) -> bool:
@@ -50,17 +76,29 @@ class Line:
 
     @property
     def amount_fen(self) -> int:
-        """Line total in fen; 0 for unknown goods (they refer the declaration instead)."""
-        return 0 if self.unit_price_fen is None else self.unit_price_fen * self.quantity
+        """Line total in fen; 0 for unknown goods (they refer the declaration instead).
+
+        By weight the total is price per kg x grams / 1000, rounded half up to the fen.
+        """
+        if self.unit_price_fen is None:
+            return 0
+        if self.unit == "kg":
+            return (self.unit_price_fen * self.quantity + 500) // 1000
+        return self.unit_price_fen * self.quantity
 
     def to_dict(self) -> dict[str, Any]:
-        """The line as a JSON-ready dict."""
-        return {
+        """The line as a JSON-ready dict (the optional price-origin fields only when set)."""
+        out: dict[str, Any] = {
             "code": self.code,
             "name": self.name,
             "unit_price_fen": self.unit_price_fen,
             "quantity": self.quantity,
         }
+        for name in _OPTIONAL_LINE_FIELDS:
+            value = getattr(self, name)
+            if value != _LINE_DEFAULTS[name]:
+                out[name] = value
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Line:
@@ -71,9 +109,48 @@ class Line:
                 name=data["name"],
                 unit_price_fen=data["unit_price_fen"],
                 quantity=data["quantity"],
+                **{name: data[name] for name in _OPTIONAL_LINE_FIELDS if name in data},
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed line {data!r}: {exc}") from exc
+
+
+_LINE_DEFAULTS: dict[str, Any] = {"unit": "piece", "hs_code": None, "currency": "CNY", "catalog_price": None,
+                                  "rate": None, "rate_date": None, "price_from": None}
+_OPTIONAL_LINE_FIELDS = tuple(_LINE_DEFAULTS)
+
+
+@dataclass(frozen=True)
+class RuleUse:
+    """How much of one capped goods rule a declaration uses: the ledger sums these per resident-day.
+
+    ``quantity`` and ``cap`` are in the rule's base unit: grams for ``kg`` rules, pieces for ``piece`` rules.
+    ``rule_id`` names the rule and its version (e.g. ``"sugar@2026-01-01"``), so a changed cap is a new id.
+    """
+
+    rule_id: str
+    unit: str
+    quantity: int
+    cap: int
+
+    def __post_init__(self) -> None:
+        _check_text("rule_id", self.rule_id)
+        if self.unit not in UNITS:
+            raise ValueError(f"unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
+        _check_int("quantity", self.quantity, minimum=1)
+        _check_int("cap", self.cap, minimum=0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The rule use as a JSON-ready dict."""
+        return {"rule_id": self.rule_id, "unit": self.unit, "quantity": self.quantity, "cap": self.cap}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RuleUse:
+        """Rebuild from ``to_dict`` output; ValueError on a missing or mistyped field."""
+        try:
+            return cls(rule_id=data["rule_id"], unit=data["unit"], quantity=data["quantity"], cap=data["cap"])
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"malformed rule use {data!r}: {exc}") from exc
 
 
 def lines_to_json(lines: Sequence[Line]) -> str:
@@ -102,6 +179,8 @@ class Declaration:
     lines: tuple[Line, ...]
     limit_fen: int
     rule_version: str
+    rule_uses: tuple[RuleUse, ...] = ()
+    """Quantities counted against capped goods rules (kiosk.goods_rules); the hold checks them with the money."""
 
     def __post_init__(self) -> None:
         for name in ("id", "kiosk_id", "resident_key", "masked_id", "rule_version"):
@@ -117,6 +196,11 @@ class Declaration:
             if not isinstance(line, Line):
                 raise ValueError(f"lines must hold Line objects, got {line!r}")
         _check_int("limit_fen", self.limit_fen, minimum=0)
+        if not isinstance(self.rule_uses, tuple):
+            object.__setattr__(self, "rule_uses", tuple(self.rule_uses))
+        for use in self.rule_uses:
+            if not isinstance(use, RuleUse):
+                raise ValueError(f"rule_uses must hold RuleUse objects, got {use!r}")
 
     @property
     def total_fen(self) -> int:
@@ -136,6 +220,7 @@ class Declaration:
                 "lines": [line.to_dict() for line in self.lines],
                 "limit_fen": self.limit_fen,
                 "rule_version": self.rule_version,
+                **({"rule_uses": [u.to_dict() for u in self.rule_uses]} if self.rule_uses else {}),
             },
             ensure_ascii=False,
             separators=(",", ":"),
@@ -158,6 +243,7 @@ class Declaration:
                 lines=tuple(Line.from_dict(item) for item in data["lines"]),
                 limit_fen=data["limit_fen"],
                 rule_version=data["rule_version"],
+                rule_uses=tuple(RuleUse.from_dict(item) for item in data.get("rule_uses", ())),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed declaration JSON: {exc}") from exc
@@ -170,6 +256,8 @@ class HoldResult:
     accepted: bool
     used_fen: int
     remaining_fen: int
+    over_cap: tuple[str, ...] = ()
+    """Rule ids of capped goods rules the declaration would exceed (the hold is then refused)."""
 
 
 class Status(enum.Enum):
