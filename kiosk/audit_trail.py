@@ -50,17 +50,21 @@ class AuditTrail:
         """Something an officer must see."""
         self._append("alert", {"alert": kind, **data})
 
+    def officer_action(self, kind: str, actor: str, data: Mapping[str, Any]) -> None:
+        """Something a person did (sign-in, a decision, a manual release): ``actor`` is ``role:name``."""
+        self._append(kind, data, actor=actor)
+
     def close(self) -> None:
         """Close the audit log's connection."""
         close = getattr(self._audit, "close", None)
         if close is not None:
             close()
 
-    def _append(self, kind: str, data: Mapping[str, Any]) -> None:
+    def _append(self, kind: str, data: Mapping[str, Any], *, actor: str | None = None) -> None:
         if self._audit is None:
             return
         try:
-            self._audit.append(kind, kiosk_id=self._kiosk_id, actor=f"kiosk:{self._kiosk_id}", data=data,
+            self._audit.append(kind, kiosk_id=self._kiosk_id, actor=actor or f"kiosk:{self._kiosk_id}", data=data,
                                now=self._clock.now())
         except Exception as exc:
             log.error("audit append failed kind=%s: %s", kind, exc)

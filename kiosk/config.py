@@ -77,6 +77,22 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class SecurityConfig:
+    """Staff accounts and their sessions (DESIGN.md §6)."""
+
+    users_db: Path = Path("/var/lib/kiosk/users.db")
+    """The accounts file managed by ``kiosk users``."""
+    max_failures: int = 5
+    """Wrong PINs in a row before an account is locked."""
+    lockout_s: float = 300.0
+    """How long a locked account stays locked."""
+    idle_timeout_s: float = 600.0
+    """A staff session ends after this long without a request."""
+    secure_cookies: bool = False
+    """Send the session cookie over HTTPS only (set when a TLS proxy serves the officer tablets)."""
+
+
+@dataclass(frozen=True)
 class KioskConfig:
     """The whole validated configuration."""
 
@@ -98,6 +114,7 @@ class KioskConfig:
     """[ledger] offline allowance per resident-day while the port ledger is unreachable (0: fail closed)."""
     offline_journal: Path = Path("/var/lib/kiosk/offline-journal.db")
     """[ledger] the local journal of declarations granted on the offline allowance."""
+    security: SecurityConfig = field(default_factory=SecurityConfig)
 
 
 LANGUAGES = ("zh", "ug", "kk", "ru", "en")
@@ -195,6 +212,7 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, env: Mapping[str, st
     data.finish()
     session = _session(root.sub("session", required=False))
     web = _web(root.sub("web", required=False))
+    security = _security(root.sub("security", required=False), base_dir, ledger_url)
     devices = _devices(root.sub("devices"), check_device)
     release = _release(root.sub("release", required=False), devices, problems)
     root.finish()
@@ -206,7 +224,7 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, env: Mapping[str, st
         ledger_url=_sqlite_relative(ledger_url, base_dir), hold_ttl_s=hold_ttl_s,
         residents_csv=residents, catalog_csv=catalog, session=session, web=web, release=release,
         devices=devices, site_secret=secret, offline_allowance_fen=offline_allowance_fen,
-        offline_journal=_offline_journal(offline_journal, ledger_url, base_dir),
+        offline_journal=_offline_journal(offline_journal, ledger_url, base_dir), security=security,
     )
 
 
@@ -245,6 +263,19 @@ def _session(t: _Table) -> SessionConfig:
                                    minimum=5.0, maximum=600.0),
         idle_warning_s=t.get("idle_warning_s", float, SessionConfig.idle_warning_s, minimum=3.0, maximum=120.0),
         result_s=t.get("result_s", float, SessionConfig.result_s, minimum=1.0, maximum=120.0),
+    )
+    t.finish()
+    return s
+
+
+def _security(t: _Table, base: Path, ledger_url: str | None) -> SecurityConfig:
+    users_db = t.get("users_db", str, "")
+    s = SecurityConfig(
+        users_db=_beside_ledger(users_db, ledger_url, base, "users.db"),
+        max_failures=t.get("max_failures", int, SecurityConfig.max_failures, minimum=3, maximum=20),
+        lockout_s=t.get("lockout_s", float, SecurityConfig.lockout_s, minimum=30.0, maximum=86400.0),
+        idle_timeout_s=t.get("idle_timeout_s", float, SecurityConfig.idle_timeout_s, minimum=60.0, maximum=28800.0),
+        secure_cookies=t.get("secure_cookies", bool, SecurityConfig.secure_cookies),
     )
     t.finish()
     return s
@@ -319,6 +350,17 @@ def _offline_journal(value: str, ledger_url: str | None, base: Path) -> Path:
         ledger_file = Path("/" + url[len("sqlite:///"):].lstrip("/"))
         return ledger_file.with_name(ledger_file.stem + "-offline-journal.db")
     return STATE_DIR / "offline-journal.db"
+
+
+def _beside_ledger(value: str, ledger_url: str | None, base: Path, name: str) -> Path:
+    """A state file: as given (relative to the config folder), else in a SQLite ledger's folder, else in
+    the state directory."""
+    if value:
+        return _path(value, base)
+    url = _sqlite_relative(ledger_url, base)
+    if url.startswith("sqlite:///"):
+        return Path("/" + url[len("sqlite:///"):].lstrip("/")).with_name(name)
+    return STATE_DIR / name
 
 
 def _sqlite_relative(url: str | None, base: Path) -> str:

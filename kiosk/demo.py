@@ -176,7 +176,20 @@ def make_demo(data_dir: Path | None = None, *, clock: Clock | None = None, resul
     from drivers.registry import check_device
     cfg: KioskConfig = load_config(config_path, env={SECRET_ENV: secrets.token_hex(16)}, check_device=check_device)
     kiosk = build_kiosk(cfg, clock or SystemClock())
+    _add_demo_staff(kiosk)
     return kiosk, panel, folder
+
+
+DEMO_STAFF = (("officer", "officer", "246810"), ("tech", "technician", "135790"))
+"""Demo accounts (name, role, PIN), printed by `kiosk demo`; a real kiosk adds its own with `kiosk users add`."""
+
+
+def _add_demo_staff(kiosk: Kiosk) -> None:
+    if kiosk.users is None:
+        return
+    for name, role, pin in DEMO_STAFF:
+        if kiosk.users.get(name) is None:
+            kiosk.users.add(name, role, pin, now=kiosk.checkpoint.clock.now())
 
 
 def run_demo(*, host: str, port: int, data_dir: Path | None) -> None:
@@ -185,6 +198,8 @@ def run_demo(*, host: str, port: int, data_dir: Path | None) -> None:
 
     kiosk, panel, folder = make_demo(data_dir, passage=True)
     log.info("demo data in %s; simulator panel at http://%s:%d/sim", folder, host, port)
+    log.info("demo staff sign-in at http://%s:%d/signin: %s", host, port,
+             ", ".join(f"{name} ({role}) PIN {pin}" for name, role, pin in DEMO_STAFF))
     try:
         run(kiosk, host=host, port=port, threads=kiosk.config.web.threads, sim=panel)
     finally:

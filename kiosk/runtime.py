@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from drivers.base import Device, MrzRead, Reading
+from drivers.base import BadgeRead, Device, MrzRead, Reading
 from drivers.errors import DriverError
 from drivers.registry import create_device
 from drivers.runner import DeviceRunner, Health, HealthState
 
 from .audit import open_audit
 from .audit_trail import AuditTrail
+from .badges import BadgeTaps
 from .catalog import Catalog
 from .checkpoint import Checkpoint, Rules
 from .clock import Clock
@@ -32,6 +33,7 @@ from .gate import GateControl
 from .ledger import Ledger, open_ledger
 from .printing import SlipPrinting
 from .residents import Registry
+from .users import UserStore
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,10 @@ class Kiosk:
     ledger: Ledger
     bus: EventBus
     runners: dict[str, DeviceRunner] = field(default_factory=dict)
+    users: UserStore | None = None
+    """Officer and technician accounts (``kiosk users``); None only in bare test setups."""
+    badges: BadgeTaps | None = None
+    """The officer badge reader's last tap, when a badge reader is configured."""
     _listeners: list[HealthListener] = field(default_factory=list, init=False, repr=False)
     _first_open: dict[str, threading.Event] = field(default_factory=dict, init=False, repr=False)
 
@@ -74,6 +80,8 @@ class Kiosk:
         self.bus.close()
         self.checkpoint.audit.close()
         self.ledger.close()
+        if self.users is not None:
+            self.users.close()
 
     def health(self) -> dict[str, Health]:
         """Each device's last health, by role."""
@@ -118,11 +126,16 @@ def build_kiosk(cfg: KioskConfig, clock: Clock, *, devices: Mapping[str, Device]
     devices = dict(devices) if devices is not None else _create_devices(cfg)
     runners: dict[str, DeviceRunner] = {}
     holder: dict[str, Any] = {}
+    badges = BadgeTaps() if "badge" in devices else None
 
     def on_reading(role: str) -> Any:
         def deliver(_name: str, reading: Reading, at: datetime) -> None:
             if isinstance(reading, MrzRead):
                 _hand_mrz(devices.get("passport"), reading)
+                return
+            if isinstance(reading, BadgeRead):       # officers' badges sign in; they are not residents
+                if badges is not None:
+                    badges.record(reading.uid.hex().upper(), clock.monotonic())
                 return
             holder["cp"].post(DeviceReading(role, reading, at))
         return deliver
@@ -150,7 +163,9 @@ def build_kiosk(cfg: KioskConfig, clock: Clock, *, devices: Mapping[str, Device]
         # on the checkpoint thread (background=False), so the checkpoint stays the ledger's one writer
         checkpoint.add_tick_hook(lambda: reconcile(clock.now(), background=False))
     holder["cp"] = checkpoint
-    holder["kiosk"] = kiosk = Kiosk(cfg, checkpoint, ledger, bus, runners)
+    sec = cfg.security
+    users = UserStore(sec.users_db, max_failures=sec.max_failures, lockout_s=sec.lockout_s)
+    holder["kiosk"] = kiosk = Kiosk(cfg, checkpoint, ledger, bus, runners, users=users, badges=badges)
     return kiosk
 
 

@@ -1,7 +1,8 @@
 """The kiosk's web app: ``create_app`` builds a Flask app around a running kiosk service.
 
-One blueprint per audience (the resident screen; the simulator panel in demo mode only),
-plus the JSON API and the server-sent-event streams.  Views stay thin: parse, call one
+One blueprint per audience (the resident screen; staff sign-in; the simulator panel in demo mode
+only), plus the JSON API and the server-sent-event streams.  Every blueprint but the resident's
+declares its role with ``bp.before_request(auth.require_role(...))`` (web/auth.py).  Views stay thin: parse, call one
 service method, render.  No app object exists at import time.
 """
 
@@ -29,8 +30,14 @@ def create_app(config: Mapping[str, Any] | None = None, *, service: Any, sim: An
     if config:
         app.config.update(config)
     KioskExtension(service, sim).init_app(app)
+    security = getattr(getattr(service, "config", None), "security", None)
+    if security is not None:
+        app.config.setdefault("IDLE_TIMEOUT_S", security.idle_timeout_s)
+        app.config.setdefault("SECURE_COOKIES", security.secure_cookies)
+    app.config.setdefault("SECRET_KEY", None)        # no Flask cookie session: staff sessions are server-side
 
-    from . import api, resident, stream
+    from . import api, auth, resident, stream
+    auth.init_app(app)
     app.register_blueprint(resident.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(stream.bp)
