@@ -23,16 +23,16 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
 from types import MappingProxyType
-from typing import Any
-
-from biip import ParseConfig, ParseError
-from biip.gs1_digital_link_uris import GS1DigitalLinkURI
-from biip.gs1_element_strings import GS1ElementString
-from biip.gs1_messages import GS1Message
+from typing import TYPE_CHECKING, Any
 
 from kiosk.errors import KioskError
 from kiosk.gtin import GTIN_LENGTHS, expand_upce, gtin_check_ok, price_check_digit, to_gtin14
+
+if TYPE_CHECKING:   # biip is imported on first use: the config and the CLI load this module without parsing
+    from biip import ParseConfig
+    from biip.gs1_element_strings import GS1ElementString
 
 GS = "\x1d"
 GS1_SYMBOLOGIES = frozenset({"]C1", "]d2", "]Q3", "]e0", "]J1"})
@@ -284,18 +284,25 @@ def _guess(text: str, table: Mapping[str, VariableMeasureLayout]) -> Interpreted
     raise BarcodeError("unknown_barcode", "not a GTIN or GS1 element string")
 
 
-_CONFIG = ParseConfig(separator_chars=(GS,))
+@cache
+def _parse_config() -> ParseConfig:
+    from biip import ParseConfig
+    return ParseConfig(separator_chars=(GS,))
 
 
 def _gs1_message(text: str) -> Interpreted:
+    from biip import ParseError
+    from biip.gs1_messages import GS1Message
     try:
-        message = GS1Message.parse(text, config=_CONFIG)
+        message = GS1Message.parse(text, config=_parse_config())
     except (ParseError, ValueError) as exc:
         raise BarcodeError("malformed_gs1", str(exc)) from exc
     return _from_elements(message.element_strings, "gs1")
 
 
 def _digital_link(uri: str) -> Interpreted:
+    from biip import ParseError
+    from biip.gs1_digital_link_uris import GS1DigitalLinkURI
     try:
         link = GS1DigitalLinkURI.parse(uri)
     except (ParseError, ValueError) as exc:
