@@ -14,6 +14,7 @@ device that is not open, so a gate pulse can never fire late after a reconnect.
 
 from __future__ import annotations
 
+import collections
 import enum
 import logging
 import queue
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+from . import frames as frame_capture
 from .base import Device, Reading
 from .errors import DeviceGone, DriverError
 
@@ -83,6 +85,7 @@ class DeviceRunner:
         clock: _Clock,
         poll_s: float = 0.2,
         backoff: Callable[[int], float] | None = None,
+        frames: frame_capture.FrameRing | None = None,
     ) -> None:
         self.device = device
         self._on_reading = on_reading
@@ -95,6 +98,12 @@ class DeviceRunner:
         self._thread: threading.Thread | None = None
         self._health = Health(device.name, HealthState.DISCONNECTED)
         self._opened_once = False
+        self.frames = frames
+        """The device's last frames on the wire, masked (drivers/frames.py); None: not captured."""
+        self.last_reading_at: datetime | None = None
+        """When the device last delivered a reading (clock time), for /diag."""
+        self.command_results: collections.Counter[str] = collections.Counter()
+        """Commands run by ``call``, by result type name (``GatePulsed``, ...) or ``error``, for metrics."""
 
     @property
     def health(self) -> Health:
@@ -130,6 +139,7 @@ class DeviceRunner:
     # -- the thread -------------------------------------------------------------
 
     def _run(self) -> None:
+        frame_capture.bind(self.frames)     # ports this thread opens are captured into the ring
         attempt = 0
         while not self._stop.is_set():
             if not self._open():
@@ -185,7 +195,8 @@ class DeviceRunner:
             if self._health.state is HealthState.ERROR:   # a clean exchange: healthy again
                 self._set_health(HealthState.CONNECTED, self._health.last_error, self._health.reconnects)
             if reading is not None:
-                self._on_reading(self.device.name, reading, self._clock.now())
+                self.last_reading_at = at = self._clock.now()
+                self._on_reading(self.device.name, reading, at)
 
     def _run_calls(self) -> None:
         while True:
@@ -196,12 +207,17 @@ class DeviceRunner:
             if not fut.set_running_or_notify_cancel():
                 continue
             try:
-                fut.set_result(fn(self.device))
+                result = fn(self.device)
             except DeviceGone as exc:
+                self.command_results["error"] += 1
                 fut.set_exception(exc)
                 raise
             except BaseException as exc:  # the caller gets every failure
+                self.command_results["error"] += 1
                 fut.set_exception(exc)
+            else:
+                self.command_results[type(result).__name__] += 1
+                fut.set_result(result)
 
     def _close(self) -> None:
         try:

@@ -14,6 +14,8 @@ from typing import Any
 import serial
 
 from .errors import DeviceGone, OptionError
+from .frames import FramePolicy, trace_port
+from .frames import current as current_frames
 
 log = logging.getLogger(__name__)
 
@@ -26,16 +28,24 @@ PORT_ERRORS: tuple[type[BaseException], ...] = (serial.SerialException, OSError,
 """What a lost or unopenable port raises (SerialException is an OSError; termios.error is not)."""
 
 
-def open_port(name: str, url: str, **settings: Any) -> serial.Serial:
-    """Open ``url`` with ``settings`` (baudrate, timeout, ...) through serial_for_url."""
+def open_port(name: str, url: str, *, frames: FramePolicy | None = None, **settings: Any) -> serial.Serial:
+    """Open ``url`` with ``settings`` (baudrate, timeout, ...) through serial_for_url.
+
+    On a device runner's thread the port's traffic is captured for the technician's page, masked
+    by ``frames`` (the driver's policy; the role's default when None): see drivers/frames.py.
+    """
     try:
-        return serial.serial_for_url(url, **settings)
+        port = serial.serial_for_url(url, **settings)
     except (ValueError, KeyError) as exc:
         # ValueError: unknown scheme or bad setting; KeyError: pyserial 3.5's loop:// formats
         # its own "loop://[?logging={debug|...}]" message with str.format and trips on the braces
         raise OptionError(f"bad port URL or settings {url!r}: {exc}", device=name, url=url) from exc
     except PORT_ERRORS as exc:
         raise gone(name, url, f"cannot open {url}", exc) from exc
+    ring = current_frames()
+    if ring is not None:
+        trace_port(port, ring, frames)
+    return port
 
 
 def gone(name: str, url: str, what: str, exc: BaseException) -> DeviceGone:

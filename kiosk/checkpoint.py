@@ -28,14 +28,15 @@ from drivers.base import CardFailed, CardRead, IdCard, PassageSeen, ScanRead
 
 from . import screen
 from .audit_trail import AuditTrail
-from .barcodes import BarcodeError, interpret
+from .basket import GoodsData, add_line, assess, hold_refusal_reasons, scan_line
 from .clock import Clock
-from .declaration import Declaration, Line
+from .declaration import Declaration
 from .errors import LedgerError
 from .events import Cancel, Confirm, DeviceHealth, DeviceReading, EventBus, GateResult, RemoveLine, Touch
 from .gate import GateControl
 from .identity import mask_id, resident_key
 from .ledger import Ledger
+from .officer_commands import OFFICER_MESSAGES, OfficerCommands, Show
 from .policy import Decision, decide, rule_for, trade_day
 from .printing import SlipPrinting, SlipResult
 from .release_flow import Outcome, ReleaseFlow
@@ -60,8 +61,9 @@ class Checkpoint:
 
     def __init__(self, *, rules: Rules, ledger: Ledger, gate: GateControl, bus: EventBus, clock: Clock,
                  printer: SlipPrinting | None = None, audit: AuditTrail | None = None,
-                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
+                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex, goods: GoodsData | None = None) -> None:
         self.rules = rules
+        self.goods = goods or GoodsData(rules.catalog)
         self.ledger = ledger
         self.gate = gate
         self.bus = bus
@@ -70,6 +72,7 @@ class Checkpoint:
         self.audit = audit or AuditTrail(None, kiosk_id=rules.kiosk_id, clock=clock)
         self.release = ReleaseFlow(gate=gate, ledger=ledger, clock=clock, config=rules.release, post=self.post,
                                    printer=printer, slip_key=slip_key(rules.site_secret), alert=self._alert)
+        self.officer = OfficerCommands(self, alert=self._alert)   # decisions, voids, releases by hand
         self._new_id = new_id
         self.phase = Phase.IDLE
         self.session: Session | None = None
@@ -169,7 +172,9 @@ class Checkpoint:
         elif isinstance(message, Touch):
             self._activity = self.clock.monotonic()
         elif isinstance(message, GateResult):
-            self._after_release(self.release.on_gate_result(message))
+            self._gate_result(message)
+        elif isinstance(message, OFFICER_MESSAGES):
+            self._show(self.officer.handle(message))
         elif isinstance(message, SlipResult):
             self.release.on_slip(message)
         else:
@@ -202,8 +207,7 @@ class Checkpoint:
             if self.phase is Phase.APPROVED and self.session and self.session.declaration:
                 decl_id = self.session.declaration.id
                 if self.gate.cancel(decl_id):   # the pulse never started: safe to give the quota back
-                    result = GateResult(decl_id, "the gate did not answer in time")
-                    self._after_release(self.release.on_gate_result(result))
+                    self._gate_result(GateResult(decl_id, "the gate did not answer in time"))
                 else:                           # it is pulsing now: its own result will come
                     log.warning("gate pulse for declaration %s still running; waiting for it", decl_id)
                     self._phase_until = now + GATE_ANSWER_S
@@ -213,6 +217,8 @@ class Checkpoint:
         outcome = self.release.tick()
         if outcome is not None:
             self._after_release(outcome)
+            changed = True
+        if self._show(self.officer.tick()):
             changed = True
         if now >= self._next_expiry:
             self._next_expiry = now + EXPIRE_EVERY_S
@@ -242,7 +248,10 @@ class Checkpoint:
         elif isinstance(reading, ScanRead):
             self._on_scan(reading)
         elif isinstance(reading, PassageSeen):
-            self._after_release(self.release.on_passage(reading.direction))
+            if self.officer.takes_passage():
+                self._show(self.officer.on_passage(reading.direction))
+            else:
+                self._after_release(self.release.on_passage(reading.direction))
 
     def _on_card(self, card: IdCard) -> None:
         if self.phase in (Phase.CONFIRMING, Phase.APPROVED, Phase.GATE):
@@ -287,23 +296,12 @@ class Checkpoint:
             return
         if self.phase not in SHOPPING or self.session is None:
             return
-        product, reason = self.rules.catalog.lookup(_goods_code(scan))
-        lines = self.session.lines
-        if reason == "bad_check_digit":
-            self._set_notice(reason, code=scan.text)
-            return
-        for i, line in enumerate(lines):
-            if line.code == (product.code if product else scan.text):
-                lines[i] = Line(line.code, line.name, line.unit_price_fen, line.quantity + 1)
-                break
-        else:
-            if product is None:
-                lines.append(Line(scan.text, None, None, 1))
-            else:
-                lines.append(Line(product.code, product.name("zh"), product.unit_price_fen, 1))
-        if reason is not None:
-            self._set_notice(reason, code=scan.text)
-        self.phase = Phase.SCANNING
+        scanned = scan_line(self.goods, scan.text, scan.symbology, self.session.day)   # kiosk.basket
+        if scanned.notice is not None:
+            self._set_notice(scanned.notice, code=scan.text)
+        if scanned.line is not None:
+            add_line(self.session.lines, scanned)
+            self.phase = Phase.SCANNING
 
     def _remove_line(self, index: int) -> None:
         if self.phase in SHOPPING and self.session is not None and 0 <= index < len(self.session.lines):
@@ -317,20 +315,23 @@ class Checkpoint:
         if self.phase is not Phase.SCANNING or s is None or not s.lines:
             return
         now = self.clock.now()
+        goods = assess(self.goods, s.lines, s.day)       # goods rules, rates (kiosk.basket)
         decl = Declaration(
             id=self._new_id(), kiosk_id=self.rules.kiosk_id, resident_key=s.key, masked_id=s.masked_id,
             day=s.day, created_at=now, lines=tuple(s.lines), limit_fen=s.rule.daily_limit_fen,
-            rule_version=s.rule.version,
+            rule_version=goods.version(s.rule.version), rule_uses=goods.rule_uses,
         )
         s.declaration = decl
         self.phase = Phase.CONFIRMING
         self._publish()
-        unknown = sum(1 for line in decl.lines if not line.known)
+        unknown = goods.unknown
         # Goods priced at zero still pass through the gate on a (zero) hold.
         decision = (decide(decl.total_fen, max(0, s.rule.daily_limit_fen - s.used_fen), unknown)
                     if decl.total_fen or unknown else Decision(True, (), 0))
-        if not decision.approve:
-            self._refer(decl, decision.reasons)
+        if goods.details:
+            log.info("goods declaration=%s %s", decl.id, "; ".join(goods.details))
+        if not decision.approve or goods.reasons:
+            self._refer(decl, decision.reasons + goods.reasons)
         elif not self.gate.usable():
             self._refer(decl, ("gate_unavailable",))
         else:
@@ -346,7 +347,9 @@ class Checkpoint:
         assert self.session is not None
         self.session.used_fen = result.used_fen
         if not result.accepted:
-            self._refer(decl, ("over_quota",))
+            if result.over_cap:
+                log.info("over cap declaration=%s rules=%s", decl.id, ",".join(result.over_cap))
+            self._refer(decl, hold_refusal_reasons(decl, result))
             return
         self._log_decision(decl, "approved", ())
         self._enter(Phase.APPROVED)
@@ -371,6 +374,23 @@ class Checkpoint:
             self.audit.release(outcome.declaration, "released", outcome.reasons)
             self._log_decision(outcome.declaration, "referred", outcome.reasons)
             self._enter(Phase.REFERRED, outcome.reasons)
+
+    def _gate_result(self, result: GateResult) -> None:
+        """A pulse ended: an officer's hand release (kiosk.officer_commands) or the resident release flow's."""
+        mine, show = self.officer.on_gate_result(result)
+        if mine:
+            self._show(show)
+        else:
+            self._after_release(self.release.on_gate_result(result))
+
+    def _show(self, show: Show | None) -> bool:
+        """Enter the screen an officer's command asked for (``hold``: no timer, the passage window decides)."""
+        if show is None:
+            return False
+        self._enter(show.phase, show.reasons)
+        if show.hold:
+            self._phase_until = None
+        return True
 
     def _alert(self, kind: str, data: dict[str, Any]) -> None:
         """Something an officer must see (tailgating, a passage with no release)."""
@@ -431,13 +451,3 @@ class Checkpoint:
             snap["version"] = self._snapshot.get("version", 0) + 1
             self._snapshot = snap
             self.bus.publish(STATE_TOPIC, snap)
-
-
-def _goods_code(scan: ScanRead) -> str:
-    """The code to look up: the GTIN inside a GS1 element string or Digital Link (a GS1-128 or GS1
-    DataMatrix on the goods carries batch and expiry too), else the scanned text as it is."""
-    try:
-        meaning = interpret(scan.text, scan.symbology)
-    except BarcodeError:
-        return scan.text
-    return meaning.gtin if meaning.kind in ("gs1", "digital_link") and meaning.gtin else scan.text

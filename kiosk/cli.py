@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__, cli_tools, users_cli
+from . import __version__, cli_tools, data_cli, users_cli
 from .config import KioskConfig
 from .errors import KioskError
 from .logconfig import setup_logging
@@ -71,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="seconds to wait for a card, and before that for the MRZ with --mrz-url (default 10)")
     read.set_defaults(func=_read_card)
     cli_tools.register(sub)
+    data_cli.register(sub)
     users_cli.register(sub)
     return p
 

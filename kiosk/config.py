@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .barcodes import VariableMeasureLayout
 from .errors import ConfigError
 from .policy import QuotaRule
 
@@ -104,7 +105,8 @@ class KioskConfig:
     ledger_url: str
     hold_ttl_s: float
     residents_csv: Path
-    catalog_csv: Path
+    catalog_csv: Path | None
+    """[data] catalog: a catalog CSV imported into the goods store at every start (optional)."""
     session: SessionConfig
     web: WebConfig
     release: ReleaseConfig
@@ -115,6 +117,14 @@ class KioskConfig:
     offline_journal: Path = Path("/var/lib/kiosk/offline-journal.db")
     """[ledger] the local journal of declarations granted on the offline allowance."""
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    rates_csv: Path | None = None
+    """[data] rates: an exchange-rate CSV imported into the goods store at every start (optional)."""
+    goods_rules_csv: Path | None = None
+    """[data] goods_rules: a goods-rules CSV imported into the goods store at every start (optional)."""
+    goods_db: Path = Path("/var/lib/kiosk/goods.db")
+    """[data] goods_db: the goods store (catalog, rates, goods rules; docs/catalog.md)."""
+    variable_measure: tuple[VariableMeasureLayout, ...] = ()
+    """[[barcodes.variable_measure]] the market's in-store weight and price label layouts."""
 
 
 LANGUAGES = ("zh", "ug", "kk", "ru", "en")
@@ -208,8 +218,11 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, env: Mapping[str, st
     ledger.finish()
     data = root.sub("data")
     residents = _path(data.get("residents", str), base_dir)
-    catalog = _path(data.get("catalog", str), base_dir)
+    catalog, rates, goods_rules = (_optional_path(data.get(key, str, ""), base_dir)
+                                   for key in ("catalog", "rates", "goods_rules"))
+    goods_db = _beside_ledger(data.get("goods_db", str, ""), ledger_url, base_dir, "goods.db")
     data.finish()
+    layouts = _barcodes(root.sub("barcodes", required=False))
     session = _session(root.sub("session", required=False))
     web = _web(root.sub("web", required=False))
     security = _security(root.sub("security", required=False), base_dir, ledger_url)
@@ -225,6 +238,7 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, env: Mapping[str, st
         residents_csv=residents, catalog_csv=catalog, session=session, web=web, release=release,
         devices=devices, site_secret=secret, offline_allowance_fen=offline_allowance_fen,
         offline_journal=_offline_journal(offline_journal, ledger_url, base_dir), security=security,
+        rates_csv=rates, goods_rules_csv=goods_rules, goods_db=goods_db, variable_measure=layouts,
     )
 
 
@@ -338,6 +352,54 @@ def _secret(env: Mapping[str, str], problems: list[str]) -> bytes:
 def _path(value: str | None, base: Path) -> Path:
     p = Path(value or "")
     return p if p.is_absolute() else (base / p)
+
+
+def _optional_path(value: str, base: Path) -> Path | None:
+    return _path(value, base) if value else None
+
+
+def _barcodes(t: _Table) -> tuple[VariableMeasureLayout, ...]:
+    """[[barcodes.variable_measure]]: one table per layout of the market's in-store labels."""
+    t.seen.add("variable_measure")
+    entries = t.data.get("variable_measure", [])
+    if not isinstance(entries, list):
+        t.problems.append(f"{t.key('variable_measure')}: expected [[barcodes.variable_measure]] tables")
+        entries = []
+    layouts: list[VariableMeasureLayout] = []
+    claimed: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        layout = _layout(_Table(entry, f"{t.key('variable_measure')}[{i}]", t.problems), i, claimed)
+        if layout is not None:
+            layouts.append(layout)
+    t.finish()
+    return tuple(layouts)
+
+
+def _layout(e: _Table, index: int, claimed: dict[str, int]) -> VariableMeasureLayout | None:
+    """One in-store label layout; item codes stay 3-7 digits so the catalog never mistakes them for GTINs."""
+    prefixes = e.get("prefixes", list)
+    kind = e.get("kind", str, choices=("weight", "price"))
+    item_digits = e.get("item_digits", int, minimum=1, maximum=5)
+    value_digits = e.get("value_digits", int, minimum=1, maximum=10)
+    decimals = e.get("decimals", int, 3 if kind == "weight" else 2, minimum=0, maximum=10)
+    price_check = e.get("price_check", bool, False)
+    currency = e.get("currency", str, "CNY", choices=("CNY", "KZT"))
+    e.finish()
+    if prefixes is not None and not all(isinstance(p, str) for p in prefixes):
+        e.problems.append(f"{e.key('prefixes')}: expected a list of strings such as [\"20\", \"21\"]")
+        return None
+    if prefixes is None or kind is None or item_digits is None or value_digits is None:
+        return None
+    for prefix in prefixes:
+        if prefix in claimed:
+            e.problems.append(f"{e.key('prefixes')}: {prefix} is already in variable_measure[{claimed[prefix]}]")
+        claimed.setdefault(prefix, index)
+    try:
+        return VariableMeasureLayout(frozenset(prefixes), kind, item_digits, value_digits, decimals, price_check,
+                                     "kg" if kind == "weight" else currency)
+    except ValueError as exc:
+        e.problems.append(f"{e.prefix}: {exc}")
+        return None
 
 
 def _offline_journal(value: str, ledger_url: str | None, base: Path) -> Path:

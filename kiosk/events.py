@@ -13,6 +13,7 @@ import collections
 import itertools
 import threading
 from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -68,6 +69,41 @@ class GateResult:
     declaration_id: str
     error: str | None = None
 
+
+# Officer commands (kiosk.officer_commands handles them on the checkpoint thread). Each carries its own
+# ``reply`` future: the console waits on it for the outcome (a record, or an OfficerError), not for a snapshot.
+
+@dataclass(frozen=True)
+class OfficerDecided:
+    """An officer decided a referred declaration: ``approved`` | ``taxed`` | ``rejected``, with reason code and note."""
+
+    declaration_id: str
+    decision: str
+    officer: str
+    reason: str
+    note: str = ""
+    reply: Future[Any] = field(default_factory=Future, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ManualRelease:
+    """An officer releases the gate by hand (one bounded pulse, no ledger), with reason code and note."""
+
+    officer: str
+    reason: str
+    note: str = ""
+    reply: Future[Any] = field(default_factory=Future, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class OfficerVoid:
+    """An officer voids a committed declaration of today (its quota returns), with reason code and note."""
+
+    declaration_id: str
+    officer: str
+    reason: str
+    note: str = ""
+    reply: Future[Any] = field(default_factory=Future, compare=False, repr=False)
 
 
 # -- out of the checkpoint --------------------------------------------------------------

@@ -25,6 +25,11 @@ REASONS: dict[str, str] = {
     # goods and barcodes (kiosk.catalog)
     "unknown_barcode": "The scanned barcode is not in the goods catalog.",
     "bad_check_digit": "The scanned barcode has a wrong check digit; it was probably misread.",
+    # goods: prices, exchange rates, goods rules, scale labels (kiosk.basket)
+    "no_exchange_rate": "No exchange rate is in force for the day, so goods priced in tenge cannot be priced.",
+    "goods_excluded": "The declaration contains goods that border residents cannot bring in duty-free.",
+    "goods_over_cap": "The declaration exceeds a per-person daily quantity limit for some goods.",
+    "weight_missing": "Goods sold by weight were scanned without a weight; their scale label must be scanned.",
     # the declaration (kiosk.policy.decide)
     "unknown_goods": "The declaration contains goods the kiosk could not identify.",
     "over_quota": "The declaration exceeds the remaining duty-free quota for today.",
@@ -48,6 +53,10 @@ REASONS: dict[str, str] = {
     "mrz_required": "The document's machine-readable zone must be entered before its chip can be read.",
     "access_denied": "The document's chip refused Basic Access Control: the MRZ used does not match it.",
     "document_mismatch": "The MRZ read from the chip (DG1) differs from the one used to open it.",
+    # an officer's decision on a referral, shown to the resident still at the kiosk (kiosk.officer_commands)
+    "officer_approved": "A customs officer approved the declaration's duty-free part; the gate opens.",
+    "officer_taxed": "A customs officer sent the goods to a taxed declaration at the officer's desk.",
+    "officer_rejected": "A customs officer did not release the declaration; the resident goes to the officer's desk.",
     # notices on the resident screen (kiosk.checkpoint)
     "identify_first": "A barcode was scanned before any ID card was read.",
     "session_in_progress": "Another card was placed while a declaration was open.",

@@ -36,11 +36,17 @@ def create_app(config: Mapping[str, Any] | None = None, *, service: Any, sim: An
         app.config.setdefault("SECURE_COOKIES", security.secure_cookies)
     app.config.setdefault("SECRET_KEY", None)        # no Flask cookie session: staff sessions are server-side
 
-    from . import api, auth, resident, stream
+    from . import api, auth, openapi, resident, stream
     auth.init_app(app)
     app.register_blueprint(resident.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(stream.bp)
+    from . import officer
+    app.register_blueprint(officer.bp)
+    app.register_blueprint(openapi.bp)
+    from . import diag, metrics
+    app.register_blueprint(diag.bp)
+    app.register_blueprint(metrics.bp)
     if sim is not None:
         from . import sim as sim_panel
         app.register_blueprint(sim_panel.bp)
@@ -51,6 +57,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, service: Any, sim: An
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault("Content-Security-Policy", "default-src 'self'; img-src 'self' data:")
+        if request.endpoint != "static" and not (request.endpoint or "").endswith(".static"):
+            # Snapshots, sessions and staff pages carry personal or session data: never kept by a cache.
+            response.headers["Cache-Control"] = "no-store"
         return response
 
     @app.errorhandler(HTTPException)

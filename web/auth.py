@@ -294,3 +294,28 @@ def _badges() -> Any:
 def _audit(kind: str, who: str, data: dict[str, Any]) -> None:
     trail = current_service().checkpoint.audit
     trail.officer_action(kind, who, data)
+
+
+# -- OpenAPI (merged into /api/openapi.json by web/openapi.py) ---------------------------------------
+
+OPENAPI_PATHS: dict[str, dict[str, Any]] = {
+    "/api/v1/session": {"get": {
+        "operationId": "getSession", "tags": ["staff"], "security": [{}, {"session": []}],
+        "summary": "Who this browser is signed in as, and the session's CSRF token for the consoles' scripts.",
+        "responses": {"200": {"description": "Signed in or not.", "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/SessionInfo"}}}}},
+    }},
+}
+OPENAPI_SCHEMAS: dict[str, dict[str, Any]] = {
+    "SessionInfo": {
+        "description": "`{\"signed_in\": false}` without a session; with one, its user, role and CSRF token.",
+        "oneOf": [
+            {"type": "object", "additionalProperties": False, "required": ["signed_in"],
+             "properties": {"signed_in": {"type": "boolean", "enum": [False]}}},
+            {"type": "object", "additionalProperties": False, "required": ["signed_in", "user", "role", "csrf_token"],
+             "properties": {"signed_in": {"type": "boolean", "enum": [True]}, "user": {"type": "string"},
+                            "role": {"type": "string", "enum": sorted(HOME)},
+                            "csrf_token": {"type": "string", "minLength": 32}}},
+        ],
+    },
+}

@@ -22,6 +22,7 @@ import logging
 import time
 from typing import Any
 
+from drivers import frames
 from drivers.errors import DeviceGone, DriverError, OptionError
 
 try:
@@ -85,6 +86,8 @@ class PcscReader:
         self._ctx: Any = None
         self._state = _UNAWARE
         self._pending: CardEvent | None = None
+        self.frames: frames.FrameRing | None = None
+        """Where APDUs are captured for /diag (the device runner's ring; None elsewhere)."""
 
     @property
     def is_open(self) -> bool:
@@ -100,6 +103,7 @@ class PcscReader:
         if _hr(hr):
             raise self.error(_hr(hr), "no PC/SC service")
         self._ctx = ctx
+        self.frames = frames.current()
         try:
             self.reader = self._find()
             self._state, self._pending = _UNAWARE, None
@@ -220,6 +224,9 @@ class PcscCard:
         if self._handle is None:
             raise CardLeft("card connection closed", device=self._reader.name, url=self._reader.url)
         wire.debug("%s TX %s", self._reader.name, apdu.hex(" "))
+        ring = self._reader.frames
+        if ring is not None:      # /diag: commands whole, responses as their status word only
+            ring.record(frames.TX, apdu, frames.APDU)
         hr, response = scard.SCardTransmit(self._handle, self._protocol, list(apdu))
         if _hr(hr):
             raise self._reader.error(_hr(hr), "transmit")
@@ -230,6 +237,8 @@ class PcscCard:
             raise CardLeft("the card left during a command", device=self._reader.name, url=self._reader.url)
         # responses may hold personal data (DG1): only their length and status reach the wire log
         wire.debug("%s RX %d bytes, SW %s", self._reader.name, len(raw), raw[-2:].hex())
+        if ring is not None:
+            ring.record(frames.RX, raw, frames.APDU)
         return raw
 
     def disconnect(self, *, reset: bool) -> None:

@@ -52,6 +52,7 @@ from drivers.errors import DeviceGone, DeviceTimeout, DriverError, ProtocolError
 from drivers.options import Option
 from drivers.serialport import PORT_ERRORS, close_quietly, gone, open_port
 
+from .samv_capture import SamvCapture
 from .samv_frames import (
     SW3_CARD_TYPE,
     SW3_FIND_OK,
@@ -121,7 +122,8 @@ class SamvReader:
         """Open the port and check that a SAM answers; DeviceGone if the port is absent."""
         if self._port is not None:
             return
-        self._port = open_port(self.name, self.url, baudrate=self.baudrate, timeout=_READ_SLICE_S)
+        self._port = open_port(self.name, self.url, baudrate=self.baudrate, timeout=_READ_SLICE_S,
+                               frames=SamvCapture())   # /diag frames: card data withheld (samv_capture)
         self._frames.reset()
         self._presence, self._attempts, self._next_poll = _Presence.EMPTY, 0, 0.0
         try:

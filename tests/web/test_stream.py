@@ -48,7 +48,7 @@ def test_state_changes_arrive_on_the_stream(live: Any, demo: Any) -> None:
     conn, resp = open_stream(live.port)
     assert resp.status == 200
     assert resp.getheader("Content-Type").startswith("text/event-stream")
-    assert resp.getheader("Cache-Control") == "no-cache"
+    assert resp.getheader("Cache-Control") == "no-store"       # snapshots carry personal data
     events = read_events(resp)
     panel.place_card("eligible")
     for event, data in events:

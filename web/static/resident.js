@@ -58,6 +58,11 @@
       list.appendChild(li);
     });
     $("#gate-decl").textContent = s.declaration_id ? s.declaration_id.slice(0, 12).toUpperCase() : "";
+    // An officer approved this referral from the console: say so on the approved and gate screens.
+    document.querySelectorAll(".officer-note").forEach((p) => {
+      p.hidden = !s.reasons.includes("officer_approved");
+      p.textContent = p.hidden ? "" : reason("officer_approved");
+    });
     renderWarning(s);
     if (s.phase === "idle") scheduleLanguageReset();
   }
