@@ -83,4 +83,5 @@ def _line(catalog: Any, line: Any) -> dict[str, Any]:
         "quantity": line.quantity,
         "amount_fen": line.amount_fen,
         "known": line.known,
+        "unit": line.unit,                  # "kg": quantity is grams and the price is per kg
     }

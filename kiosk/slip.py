@@ -156,7 +156,13 @@ def slip_document(declaration: Declaration, *, remaining_fen: int, key: bytes, i
     for line in declaration.lines:
         price = "-" if line.unit_price_fen is None else format_fen(line.unit_price_fen)
         blocks.append(Text(line.name or line.code))
-        blocks.append(Columns(f"  {line.quantity} x {price}", format_fen(line.amount_fen)))
+        if line.unit == "kg":
+            grams = f"{line.quantity // 1000}.{line.quantity % 1000:03d}"
+            blocks.append(Columns(f"  {grams} kg x {price}/kg", format_fen(line.amount_fen)))
+        else:
+            blocks.append(Columns(f"  {line.quantity} x {price}", format_fen(line.amount_fen)))
+        if line.currency != "CNY" and line.catalog_price is not None and line.rate is not None:
+            blocks.append(Text(f"  {line.currency} {format_fen(line.catalog_price)} @ {line.rate} ({line.rate_date})"))
     blocks += [
         Rule(),
         Columns("合计 Total (CNY)", format_fen(declaration.total_fen), bold=True),

@@ -134,3 +134,17 @@ def test_unknown_goods_line_prints_its_code() -> None:
     texts = [b.text for b in slip_document(decl, remaining_fen=0, key=KEY, issued_at=ISSUED).blocks
              if isinstance(b, Text)]
     assert "123" in texts
+
+
+def test_weighed_and_tenge_lines_show_kilograms_and_the_rate_used() -> None:
+    """1,250 g at 128.00/kg prints as kilograms; a KZT price shows its tenge amount, rate and rate date."""
+    decl = replace(declaration(), lines=(
+        Line("2100012012508", "香肠", 12800, 1250, unit="kg"),
+        Line("4870001234560", "Шоколад", 895, 1, currency="KZT", catalog_price=65000, rate="0.013765",
+             rate_date="2026-11-20"),
+    ))
+    doc = slip_document(decl, remaining_fen=0, key=KEY, issued_at=ISSUED)
+    rows = [(b.left, b.right) for b in doc.blocks if isinstance(b, Columns)]
+    texts = [b.text for b in doc.blocks if isinstance(b, Text)]
+    assert ("  1.250 kg x 128.00/kg", "160.00") in rows and ("  1 x 8.95", "8.95") in rows
+    assert "  KZT 650.00 @ 0.013765 (2026-11-20)" in texts

@@ -163,3 +163,16 @@ def test_out_of_service_banner_when_the_reader_is_unplugged(pages: Any, shots: P
     screen.screenshot(path=shots / "11-out-of-service.png")
     panel.click('tr[data-role="idcard"] .plug')
     screen.wait_for_selector("#service[hidden]", state="attached", timeout=8000)
+
+
+def test_weighed_goods_show_kilograms_and_price_per_kg(pages: Any, shots: Path) -> None:
+    """A scale label of 1.250 kg at 128.00/kg reads as kilograms on the screen, not as 1250 pieces."""
+    screen, panel, _ = pages
+    wait_phase(screen, "idle")
+    panel.click('[data-card="eligible"]')
+    wait_phase(screen, "identified")
+    panel.click('[data-code="2100101012501"]')
+    screen.wait_for_selector("#basket tbody tr")
+    cells = screen.locator("#basket tbody tr").first.locator("td").all_inner_texts()
+    assert cells[1:4] == [yuan("¥128.00") + "/kg", "1.250 kg", yuan("¥160.00")]
+    screen.screenshot(path=shots / "09-weighed-goods.png")

@@ -78,11 +78,14 @@
     $("#meter-fill").classList.toggle("over", s.quota.over_by_fen > 0);
     const body = $("#basket tbody");
     body.innerHTML = "";
+    const kilograms = (grams) => Math.floor(grams / 1000) + "." + String(grams % 1000).padStart(3, "0");
     s.lines.forEach((line, i) => {
       const tr = document.createElement("tr");
       tr.className = line.known ? "" : "unknown";
-      const cells = [itemName(line), line.known ? money(line.unit_price_fen) : "—", "×" + line.quantity,
-                     line.known ? money(line.amount_fen) : "—"];
+      const byWeight = line.unit === "kg";
+      const qty = byWeight ? kilograms(line.quantity) + " kg" : "×" + line.quantity;
+      const price = line.known ? money(line.unit_price_fen) + (byWeight ? "/kg" : "") : "—";
+      const cells = [itemName(line), price, qty, line.known ? money(line.amount_fen) : "—"];
       cells.forEach((text, c) => {
         const td = document.createElement("td");
         td.textContent = text;
