@@ -150,15 +150,17 @@ OPENAPI_SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "SnapshotLine": {
         "type": "object", "additionalProperties": False,
-        "required": ["code", "names", "unit_price_fen", "quantity", "amount_fen", "known"],
+        "required": ["code", "names", "unit_price_fen", "quantity", "amount_fen", "known", "unit"],
         "properties": {
             "code": {"type": "string"},
             "names": {"type": "object", "additionalProperties": {"type": "string"},
                       "description": "Product name by language (empty for unknown goods)."},
-            "unit_price_fen": {"type": "integer", "nullable": True},
-            "quantity": {"type": "integer", "minimum": 1},
+            "unit_price_fen": {"type": "integer", "nullable": True,
+                               "description": "Per piece, or per kg when unit is kg."},
+            "quantity": {"type": "integer", "minimum": 1, "description": "Pieces, or grams when unit is kg."},
             "amount_fen": {"type": "integer", "minimum": 0},
             "known": {"type": "boolean"},
+            "unit": {"type": "string", "enum": ["piece", "kg"]},
         },
     },
     "DeviceHealthMap": {
