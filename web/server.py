@@ -29,8 +29,31 @@ log = logging.getLogger(__name__)
 
 
 def _make_server(app: Any, host: str, port: int, threads: int) -> Any:
-    return create_server(app, host=host, port=port, threads=threads, channel_timeout=30,
-                         clear_untrusted_proxy_headers=True)
+    server: Any = create_server(app, host=host, port=port, threads=threads, channel_timeout=30,
+                                clear_untrusted_proxy_headers=True)      # one host: a single-socket server
+    _late_pulls_are_harmless(server.trigger)
+    return server
+
+
+def _late_pulls_are_harmless(trigger: Any) -> None:
+    """A worker still finishing a response when the server closes wakes the loop through the trigger's
+    pipe, which is already closed: waitress would write to a closed descriptor (EBADF in that worker
+    thread, or a byte into whatever file has since reused the number). Nobody is left to wake, so a
+    wake-up after close is dropped; one lock orders it against the close."""
+    guard = threading.Lock()
+    close, pull = trigger.close, trigger._physical_pull
+
+    def guarded_close() -> None:
+        with guard:
+            close()
+
+    def physical_pull() -> None:
+        with guard:
+            if not trigger._closed:
+                pull()
+
+    trigger.close = guarded_close
+    trigger._physical_pull = physical_pull
 
 
 def _close_sockets(server: Any) -> None:
