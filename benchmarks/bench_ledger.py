@@ -12,8 +12,14 @@ about 0.7 commit/release per decision. Closed loop: back-to-back decisions, late
 Poisson arrivals totalling 1,000 decisions/s over 32 kiosks, latency from the *scheduled* arrival, so queueing
 shows. Durable settings, as production: SQLite synchronous=FULL, PostgreSQL fsync/synchronous_commit/
 full_page_writes on. Clients and server share this machine's cores: the table records the CPU they used and
-the background load before each back-end. ``KIOSK_BENCH_SECONDS`` sets the measured seconds per run (5);
-``KIOSK_BENCH_BACKENDS=postgres`` skips SQLite.
+the background load before each back-end, and each row the 1-minute load average and the cores another tenant kept
+busy just before it ("bg cores"): on a shared 2-core machine compare rows of one run, never absolute figures across
+days. For PostgreSQL each row also gives the share of commit/release updates that were HOT (heap-only: no new index
+entries); see kiosk/ledger/migrations/postgres/0005_hot_updates.sql for why it matters.
+
+``KIOSK_BENCH_SECONDS`` sets the measured seconds per run (5); ``KIOSK_BENCH_BACKENDS=postgres`` skips SQLite;
+``KIOSK_BENCH_LOADS`` picks the loads, e.g. ``32@1000`` (the open-loop target) or ``1,8,32,32@1000`` (the default);
+``KIOSK_BENCH_REPEAT`` runs each PostgreSQL load that many times (the naive control runs once).
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ pytestmark = pytest.mark.timeout(1800)
 
 RUN_S = float(os.environ.get("KIOSK_BENCH_SECONDS", "5"))
 BACKENDS = os.environ.get("KIOSK_BENCH_BACKENDS", "sqlite,postgres").split(",")  # PostgreSQL always runs
+REPEAT = int(os.environ.get("KIOSK_BENCH_REPEAT", "1"))
 WARMUP_S = 1.0
 LIMIT = 800_000
 RESIDENTS, HOT, HOT_SHARE = 100_000, 4, 0.30
@@ -223,6 +230,7 @@ def fdatasync_probe(folder: str, count: int = 200) -> float:
 
 def run_load(url: str, clients: int, rate: float = 0.0, naive: bool = False) -> dict[str, Any]:
     """Spawn the kiosks, run one measured window, verify the store; one table row."""
+    before = {"load 1m": os.getloadavg()[0], "bg cores": background_cores(0.5)}
     ctx = multiprocessing.get_context("spawn")
     start_at = ctx.Value("d", 0.0)
     pipes, procs = [], []
@@ -247,7 +255,7 @@ def run_load(url: str, clients: int, rate: float = 0.0, naive: bool = False) -> 
     crashes = [r[1] for r in reports if r[0] != "finish"]
     if crashes:
         raise RuntimeError(f"a benchmark kiosk crashed:\n{crashes[0]}")
-    return _row([r[1] for r in reports], url, rate, _busy_cores(cpu0, cpu1))
+    return {**before, **_row([r[1] for r in reports], url, rate, _busy_cores(cpu0, cpu1))}
 
 
 def _row(results: list[dict[str, Any]], url: str, rate: float, busy: float) -> dict[str, Any]:
@@ -287,7 +295,16 @@ def durable_cluster() -> Iterator[PgCluster]:
         template.remove()
 
 
-_LOADS = [(1, 0.0), (8, 0.0), (32, 0.0), (32, OPEN_RATE)]
+def _loads(text: str) -> list[tuple[int, float]]:
+    """``"1,8,32,32@1000"`` -> [(1, 0.0), (8, 0.0), (32, 0.0), (32, 1000.0)]: clients, and the open-loop rate."""
+    loads = []
+    for item in text.split(","):
+        clients, _, rate = item.strip().partition("@")
+        loads.append((int(clients), float(rate or 0)))
+    return loads
+
+
+_LOADS = _loads(os.environ.get("KIOSK_BENCH_LOADS", f"1,8,32,32@{OPEN_RATE:g}"))
 
 
 def _sqlite_rows(folder: str) -> list[dict[str, Any]]:
@@ -302,20 +319,32 @@ def _sqlite_rows(folder: str) -> list[dict[str, Any]]:
 
 
 def _postgres_rows(cluster: PgCluster) -> list[dict[str, Any]]:
-    """Every load on a fresh PostgreSQL database each, then the naive negative control."""
+    """Every load (REPEAT times) on a fresh PostgreSQL database each, then the naive negative control."""
     rows = []
-    for n, (clients, rate) in enumerate([*_LOADS, (32, 0.0)]):
-        naive = n == len(_LOADS)
+    loads = [load for load in _LOADS for _ in range(REPEAT)]
+    for n, (clients, rate) in enumerate([*loads, (32, 0.0)]):
+        naive = n == len(loads)
         url = cluster.create_database(f"bench{n}")
         migrate(url)
+        with cluster.admin() as admin:
+            admin.execute("CHECKPOINT")  # each run starts without the previous one's dirty pages to write
         row = run_load(url, clients, rate, naive=naive)
-        rows.append({"backend": "pg", "durability": "durable", "design": "NAIVE control" if naive else "func", **row})
+        rows.append({"backend": "pg", "durability": "durable", "design": "NAIVE control" if naive else "func",
+                     "HOT %": _hot_share(cluster, f"bench{n}"), **row})
         cluster.drop_database(f"bench{n}")
     return rows
 
 
+def _hot_share(cluster: PgCluster, dbname: str) -> float:
+    """Percent of the run's updates of declarations (commit, release) that were HOT (no index entries written)."""
+    with cluster.admin(dbname) as conn:
+        found = conn.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables"
+                             " WHERE relname = 'declarations'").fetchone()
+    return 100.0 * found[1] / found[0] if found and found[0] else float("nan")
+
+
 _COLUMNS = ["backend", "durability", "design", "clients", "load", "decisions/s", "accepted/s", "p50 ms", "p99 ms",
-            "errors", "busy cores", "client cores", "server+kernel cores", "verify"]
+            "errors", "busy cores", "client cores", "server+kernel cores", "HOT %", "load 1m", "bg cores", "verify"]
 
 
 def _table(rows: list[dict[str, Any]], header: list[str]) -> str:

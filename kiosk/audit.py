@@ -21,6 +21,14 @@ contract every back-end implements; an AuditLog has its own connection, so an ap
 never queues behind the holds on the ledger's one guarded connection, and ``kiosk audit verify`` needs only the
 URL. An append is not retried after a lost PostgreSQL session (it is not idempotent: the first attempt may have
 committed); the call raises LedgerError and the next call reconnects.
+
+A kiosk must start, and keep its records, while the port's PostgreSQL is down: ``open_audit(url, journal=PATH)``
+(what kiosk.runtime does) connects lazily and, while the database cannot be reached, keeps each record in a local
+SQLite journal (kiosk.ledger.audit_journal) instead; the next append that finds the database back first writes
+the journaled records to the chain, oldest first, then its own, so the chain stays in append order and valid
+(seq and hashes are given when a record reaches the database; its time is when it happened). Such an append
+returns None. An append whose fate is unknown (the session died during its commit) is journaled too; before the
+journal's oldest record is written, it is compared with the chain's last record, so it is never written twice.
 """
 
 from __future__ import annotations
@@ -118,11 +126,28 @@ def _check_no_id_numbers(value: Any, where: str) -> None:
             _check_no_id_numbers(item, f"{where}[{index}]")
 
 
+Builder = Callable[[int, str], AuditRecord]
+"""Makes a kiosk's next record from its seq and the previous record's hash (the content is fixed already)."""
+
+
+def builder(kiosk_id: str, stamp: str, kind: str, actor: str, data_json: str) -> Builder:
+    """The Builder of one record: ``stamp`` is its fixed-width time text, ``data_json`` its canonical data."""
+    moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+    def build(seq: int, prev_hash: str) -> AuditRecord:
+        digest = record_hash(prev_hash, kiosk_id=kiosk_id, seq=seq, time=stamp, kind=kind, actor=actor,
+                             data_json=data_json)
+        return AuditRecord(kiosk_id, seq, moment, kind, actor, data_json, prev_hash, digest)
+
+    return build
+
+
 class _Store(Protocol):
     """What a back-end gives the AuditLog."""
 
-    def append(self, kiosk_id: str, build: Callable[[int, str], AuditRecord]) -> AuditRecord:
-        """Under the kiosk's lock: read its head, store ``build(seq, prev_hash)`` and move the head."""
+    def append(self, kiosk_id: str, build: Builder) -> AuditRecord | None:
+        """Under the kiosk's lock: read its head, store ``build(seq, prev_hash)`` and move the head (None: kept
+        in a local journal, to be chained later)."""
         ...
 
     def scan(self) -> tuple[Iterator[AuditRecord], dict[str, tuple[int, str]]]:
@@ -143,8 +168,17 @@ class AuditLog:
     def __init__(self, store: _Store) -> None:
         self._store = store
 
-    def append(self, kind: str, *, kiosk_id: str, actor: str, data: Mapping[str, Any], now: datetime) -> AuditRecord:
-        """Append one record to ``kiosk_id``'s chain and return it (seq and hashes filled in)."""
+    @property
+    def pending(self) -> int:
+        """Records kept in the local journal, waiting for the database (0 without a journal)."""
+        count = getattr(self._store, "pending", None)
+        return int(count()) if callable(count) else 0
+
+    def append(
+        self, kind: str, *, kiosk_id: str, actor: str, data: Mapping[str, Any], now: datetime
+    ) -> AuditRecord | None:
+        """Append one record to ``kiosk_id``'s chain and return it (seq and hashes filled in); None when it was
+        kept in the local journal because the database cannot be reached (it is chained once it can)."""
         _check_text("kind", kind)
         _check_text("kiosk_id", kiosk_id)
         _check_text("actor", actor)
@@ -155,16 +189,7 @@ class AuditLog:
             data_json = canonical_json(dict(data))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"audit data must be plain JSON (str, int, bool, None, lists, dicts): {exc}") from exc
-        stamp = format_time(now)
-        moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-
-        def build(seq: int, prev_hash: str) -> AuditRecord:
-            digest = record_hash(
-                prev_hash, kiosk_id=kiosk_id, seq=seq, time=stamp, kind=kind, actor=actor, data_json=data_json
-            )
-            return AuditRecord(kiosk_id, seq, moment, kind, actor, data_json, prev_hash, digest)
-
-        return self._store.append(kiosk_id, build)
+        return self._store.append(kiosk_id, builder(kiosk_id, format_time(now), kind, actor, data_json))
 
     def verify(self) -> VerifyResult:
         """Recompute every chain; the first altered, deleted or inserted record, or ok."""
@@ -266,7 +291,7 @@ class _SqliteStore:
 
     def __init__(self, path: Path) -> None:
         from kiosk.ledger.migrate import apply_migrations
-        from kiosk.ledger.sqlite import connect
+        from kiosk.ledger.sqlite_file import connect
 
         self._path = path
         self._lock = threading.Lock()
@@ -280,13 +305,13 @@ class _SqliteStore:
 
     @contextmanager
     def _transaction(self, op: str, begin: str) -> Iterator[sqlite3.Connection]:
-        from kiosk.ledger.sqlite import transaction
+        from kiosk.ledger.sqlite_file import transaction
 
         with transaction(self._lock, self._conn, what="audit log", path=str(self._path), op=op,
                          begin=begin) as conn:
             yield conn
 
-    def append(self, kiosk_id: str, build: Callable[[int, str], AuditRecord]) -> AuditRecord:
+    def append(self, kiosk_id: str, build: Builder) -> AuditRecord:
         with self._transaction("append", "BEGIN IMMEDIATE") as conn:
             head = conn.execute("SELECT seq, hash FROM audit_heads WHERE kiosk_id = ?", (kiosk_id,)).fetchone()
             seq, prev = (0, GENESIS) if head is None else (int(head[0]), str(head[1]))
@@ -332,9 +357,14 @@ class _SqliteStore:
 
 
 class _PgStore:
-    """One session per AuditLog; appends of one kiosk serialise on its audit_heads row."""
+    """One session per AuditLog; appends of one kiosk serialise on its audit_heads row.
 
-    def __init__(self, url: str) -> None:
+    ``lazy``: a database that cannot be reached at construction is not an error; every call tries to connect.
+    """
+
+    def __init__(self, url: str, *, lazy: bool = False) -> None:
+        import psycopg
+
         from kiosk.ledger.postgres import describe_url
 
         self._url = url
@@ -342,7 +372,11 @@ class _PgStore:
         self._lock = threading.Lock()
         self._closed = False
         self._conn: PgConnection | None = None
-        self._conn = self._open()
+        try:
+            self._conn = self._open()
+        except LedgerError as exc:
+            if not (lazy and isinstance(exc.__cause__, psycopg.OperationalError)):
+                raise
 
     def _open(self) -> PgConnection:
         import psycopg
@@ -383,7 +417,9 @@ class _PgStore:
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 raise LedgerError(f"audit {op} failed on {self._shown}: {exc.sqlstate or 'client'}: {first}") from exc
 
-    def append(self, kiosk_id: str, build: Callable[[int, str], AuditRecord]) -> AuditRecord:
+    def append(self, kiosk_id: str, build: Builder, *, dedupe: bool = False) -> AuditRecord:
+        """Append under the head's row lock; with ``dedupe``, a record equal to the chain's last one (same time,
+        kind, actor and data: an earlier attempt that did commit) is not written again, the last one returned."""
         with self._session("append") as conn:
             conn.execute("INSERT INTO audit_heads (kiosk_id, seq, hash) VALUES (%s, 0, %s) ON CONFLICT DO NOTHING",
                          (kiosk_id, GENESIS))
@@ -392,6 +428,12 @@ class _PgStore:
             if head is None:  # cannot happen: inserted just above, and heads are never deleted by the kiosk
                 raise LedgerError(f"audit append on {self._shown}: the head of kiosk {kiosk_id} vanished")
             record = build(int(head[0]) + 1, str(head[1]))
+            if dedupe and int(head[0]) > 0:
+                last = conn.execute("SELECT at, kind, actor, data_json, prev_hash FROM audit"
+                                    " WHERE kiosk_id = %s AND seq = %s", (kiosk_id, int(head[0]))).fetchone()
+                if last is not None and tuple(last[:4]) == (record.time, record.kind, record.actor, record.data_json):
+                    return AuditRecord(kiosk_id, int(head[0]), record.time, record.kind, record.actor,
+                                       record.data_json, str(last[4]), str(head[1]))
             conn.execute(
                 "INSERT INTO audit (kiosk_id, seq, at, kind, actor, data_json, prev_hash, hash)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
@@ -432,11 +474,19 @@ class _PgStore:
                 self._conn = None
 
 
-def open_audit(url: str) -> AuditLog:
-    """The audit log in the ledger database named by ``url`` (same URL forms as open_ledger)."""
+def open_audit(url: str, *, journal: Path | None = None) -> AuditLog:
+    """The audit log in the ledger database named by ``url`` (same URL forms as open_ledger).
+
+    ``journal`` (PostgreSQL only; a SQLite ledger's audit is in the same local file): a local file that keeps the
+    records while the database cannot be reached. With it the log opens even when the database is down.
+    """
     if backend_of(url) == "sqlite":
         return AuditLog(_SqliteStore(Path(sqlite_path(url))))
-    return AuditLog(_PgStore(url))
+    if journal is None:
+        return AuditLog(_PgStore(url))
+    from kiosk.ledger.audit_journal import JournaledStore
+
+    return AuditLog(JournaledStore(_PgStore(url, lazy=True), journal, builder))
 
 
 def verify_audit(url: str) -> VerifyResult:

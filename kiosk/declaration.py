@@ -261,19 +261,27 @@ class HoldResult:
 
 
 class Status(enum.Enum):
-    """Where a recorded declaration stands in hold -> commit / release / expiry, or referral."""
+    """Where a recorded declaration stands in hold -> commit / release / expiry, or referral -> officer decision."""
 
     held = "held"
     committed = "committed"
     released = "released"
     expired = "expired"
     referred = "referred"
-    voided = "voided"  # an officer cancelled a committed declaration of the same day; its quota returned
+    voided = "voided"  # an officer cancelled a committed (or approved) declaration of the same day; its quota returned
+    approved = "approved"  # an officer approved a referral: its duty-free part counts against the quota
+    taxed = "taxed"  # an officer sent the whole referral to a taxed declaration: no quota used
+    rejected = "rejected"  # an officer refused the goods: no quota used
 
 
-#: Statuses no kiosk call (hold, commit, release, refer, expiry) moves a declaration out of. Only an officer's
-#: ``void`` moves ``committed`` on, to ``voided``, which nothing leaves.
-FINAL_STATES: frozenset[Status] = frozenset({Status.committed, Status.referred, Status.voided})
+DECISIONS = ("approved", "taxed", "rejected")
+"""What an officer can decide on a referred declaration (``Ledger.decide``); each is also the resulting status."""
+
+#: Statuses no kiosk call (hold, commit, release, refer, expiry) moves a declaration out of. Only an officer moves
+#: ``referred`` on (``decide``: to ``approved``, ``taxed`` or ``rejected``) and ``committed`` or ``approved`` on
+#: (``void``: to ``voided``, which nothing leaves).
+FINAL_STATES: frozenset[Status] = frozenset({Status.committed, Status.referred, Status.voided, Status.approved,
+                                             Status.taxed, Status.rejected})
 
 
 @dataclass(frozen=True)
@@ -287,6 +295,17 @@ class StoredDeclaration:
     expires_at: datetime | None
     resolved_at: datetime | None
     void: VoidRecord | None = None
+    decision: DecisionRecord | None = None
+    """The officer's decision on this referral; it stays recorded when an approved declaration is later voided."""
+
+    @property
+    def taxed_fen(self) -> int:
+        """Fen that go to a taxed declaration by the officer's decision: the part of an approved declaration above
+        its duty-free part, a whole taxed one; 0 when rejected or not decided."""
+        record = self.decision
+        if record is None or record.decision == "rejected":
+            return 0
+        return self.declaration.total_fen - record.duty_free_fen
 
 
 @dataclass(frozen=True)
@@ -296,3 +315,17 @@ class VoidRecord:
     officer: str
     reason: str
     at: datetime
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """An officer's decision on a referred declaration: who, which decision, the reason code, the officer's note,
+    when (aware UTC), and the duty-free part in fen (approved: what counted against the quota at that moment,
+    ``min(total, remaining)``; taxed and rejected: 0)."""
+
+    officer: str
+    decision: str
+    reason: str
+    note: str
+    at: datetime
+    duty_free_fen: int

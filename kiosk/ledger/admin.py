@@ -27,7 +27,12 @@ __all__ = ["CSV_COLUMNS", "MigrationResult", "Quota", "export_csv", "migrate", "
 CSV_COLUMNS = (
     "declaration_id", "day", "kiosk_id", "masked_id", "resident_key", "status", "reasons", "total_fen", "total_cny",
     "limit_fen", "rule_version", "created_at", "recorded_at", "expires_at", "resolved_at", "lines_json",
+    # an officer's void (committed or approved declarations), then an officer's decision on a referral
+    "voided_by", "void_reason", "voided_at",
+    "decision", "decided_by", "decision_reason", "decision_note", "decided_at", "duty_free_fen", "taxed_fen",
+    "rule_uses_json",
 )
+"""The export's columns, in order: the first 16 are unchanged since the first export; later ones are appended."""
 
 
 @dataclass(frozen=True)
@@ -105,13 +110,18 @@ def export_csv(ledger: Ledger, day: date, out: TextIO) -> int:
 
 
 def _csv_row(record: StoredDeclaration) -> list[str | int]:
-    """One declaration in CSV_COLUMNS order: masked ID and keyed hash only, times in UTC ISO-8601."""
-    d = record.declaration
+    """One declaration in CSV_COLUMNS order: masked ID and keyed hash only, times in UTC ISO-8601; the void and
+    decision columns are empty when there was none."""
+    d, void, decided = record.declaration, record.void, record.decision
     return [
         d.id, d.day.isoformat(), d.kiosk_id, d.masked_id, d.resident_key, record.status.value,
         " ".join(record.reasons), d.total_fen, format_fen(d.total_fen), d.limit_fen, d.rule_version,
         d.created_at.isoformat(), record.recorded_at.isoformat(), _iso(record.expires_at),
         _iso(record.resolved_at), json.dumps([line.to_dict() for line in d.lines], ensure_ascii=False),
+        *((void.officer, void.reason, _iso(void.at)) if void is not None else ("", "", "")),
+        *((decided.decision, decided.officer, decided.reason, decided.note, _iso(decided.at), decided.duty_free_fen,
+           record.taxed_fen) if decided is not None else ("",) * 7),
+        json.dumps([use.to_dict() for use in d.rule_uses], ensure_ascii=False),
     ]
 
 

@@ -10,6 +10,10 @@ With ``cap_fen > 0``, when a port call fails because the port is unavailable (se
   plus the new total stays within ``cap_fen`` AND within the declaration's own limit, and records it in a
   local SQLite journal (its own file, WAL, ``synchronous=FULL``: a journaled declaration opened the gate);
 - ``commit`` / ``release`` / ``refer`` / ``void`` of a journaled declaration act on the journal only;
+- a declaration that uses a capped goods rule (``rule_uses``) is never held offline: the port's quantities are
+  unknown and a cap (1 kg of sugar) is small, so the port's error is raised and the checkpoint refers;
+- ``decide`` (an officer's decision) goes to the port only, and raises LedgerError while it is unavailable: a
+  referral journaled offline is first written to the port, then decided there;
 - ``used`` answers the journal's amount for that resident-day. **The port's figure is unknown offline**: the
   resident may already have spent the whole day's quota at another kiosk, so every fen granted offline may be
   an overspend. That is why the cap must be small, and why it is off by default.
@@ -34,16 +38,27 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from kiosk.declaration import Declaration, HoldResult, Status, StoredDeclaration, VoidRecord
+from kiosk.declaration import Declaration, HoldResult, Status, StoredDeclaration
 from kiosk.errors import LedgerError
-from kiosk.ledger import GRACE, Ledger, as_utc, beijing_day, check_ttl, check_void_args, void_refusal
-from kiosk.ledger.sqlite import connect, explain, transaction
+from kiosk.ledger import (
+    GRACE,
+    Ledger,
+    as_utc,
+    beijing_day,
+    check_decide_args,
+    check_decision,
+    check_ttl,
+    check_void_args,
+    void_refusal,
+)
+from kiosk.ledger import offline_journal as journal
+from kiosk.ledger.sqlite_file import connect, explain, transaction
 
 __all__ = ["RECONCILE_EVERY", "Conflict", "OfflineLedger", "ReconcileReport", "port_unavailable"]
 
@@ -55,51 +70,6 @@ RECONCILE_TTL_S = 600.0
 """Lifetime of the port hold reconcile places just before committing it (long: a crash in between may
 leave it until the next run, which commits it by id)."""
 
-# Journal statuses: the real ledger's, plus reconciled (now recorded at the port) and conflict (the port
-# refused it: the goods left on the offline allowance, an officer must look).
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS journal (
-    id TEXT PRIMARY KEY,
-    resident_key TEXT NOT NULL,
-    masked_id TEXT NOT NULL,
-    day TEXT NOT NULL,
-    total_fen INTEGER NOT NULL,
-    limit_fen INTEGER NOT NULL,
-    declaration_json TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('held', 'committed', 'released', 'expired', 'referred', 'voided',
-                                           'reconciled', 'conflict')),
-    reasons_json TEXT NOT NULL DEFAULT '[]',
-    hold_used_fen INTEGER,
-    recorded_at TEXT NOT NULL,
-    expires_at TEXT,
-    resolved_at TEXT,
-    reconciled_at TEXT,
-    conflict_reason TEXT,
-    voided_by TEXT,
-    void_reason TEXT,
-    voided_at TEXT
-);
-CREATE INDEX IF NOT EXISTS journal_resident_day ON journal (resident_key, day);
-CREATE INDEX IF NOT EXISTS journal_status ON journal (status);
-"""
-# Offline: everything journaled for the resident-day that let goods through (or may still), reconciled or not.
-_JOURNALED = (
-    "SELECT COALESCE(SUM(total_fen), 0) FROM journal WHERE resident_key = ? AND day = ?"
-    " AND (status IN ('committed', 'reconciled', 'conflict') OR (status IN ('held', 'expired') AND expires_at > ?))"
-)
-# Online: what the port does not count yet (not reconciled), conflicts included (the goods left).
-_PENDING = (
-    "SELECT COALESCE(SUM(total_fen), 0) FROM journal WHERE resident_key = ? AND day = ?"
-    " AND (status IN ('committed', 'conflict') OR (status IN ('held', 'expired') AND expires_at > ?))"
-)
-_COLUMNS = (
-    "id, resident_key, masked_id, day, total_fen, limit_fen, declaration_json, status, reasons_json, hold_used_fen,"
-    " recorded_at, expires_at, resolved_at, reconciled_at, conflict_reason, voided_by, void_reason, voided_at"
-)
-_SELECT_ONE = f"SELECT {_COLUMNS} FROM journal WHERE id = ?"
-_RESOLVE = "UPDATE journal SET status = ?, reasons_json = ?, resolved_at = ? WHERE id = ?"
-
-
 def port_unavailable(exc: LedgerError) -> bool:
     """True when ``exc`` says the port could not be used (network, server, disk), not that it refused a call.
 
@@ -110,15 +80,6 @@ def port_unavailable(exc: LedgerError) -> bool:
     """
     cause = exc.__cause__
     return cause is not None and not isinstance(cause, (ValueError, TypeError, KeyError, LookupError))
-
-
-def _ts(moment: datetime) -> str:
-    """Fixed-width ISO-8601 UTC text (text order is time order), as kiosk.ledger.sqlite."""
-    return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse_ts(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text).astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -164,7 +125,7 @@ class OfflineLedger:
         self.last_report: ReconcileReport | None = None
         conn = connect(self._path)
         try:
-            conn.executescript(_SCHEMA)
+            conn.executescript(journal.SCHEMA)
         except sqlite3.Error as exc:
             conn.close()
             raise LedgerError(f"cannot open offline journal {self._path}: {explain(exc, self._path)}") from exc
@@ -198,6 +159,9 @@ class OfflineLedger:
         except LedgerError as exc:
             if not self._may_go_offline(exc):
                 raise
+            if decl.rule_uses:  # capped goods: the port's quantities are unknown, the caps small: fail closed
+                log.warning("port ledger unavailable; declaration %s has capped goods, not held offline", decl.id)
+                raise
             log.warning("port ledger unavailable, holding declaration %s on the offline allowance: %s", decl.id, exc)
             return self._hold_offline(decl, now, ttl)
         if result.accepted:
@@ -226,7 +190,7 @@ class OfflineLedger:
             if status in ("committed", "reconciled", "conflict"):
                 raise LedgerError(f"declaration {declaration_id} is committed and cannot be released")
             if status == "held":
-                conn.execute(_RESOLVE, ("released", json.dumps([reason]), _ts(now), declaration_id))
+                conn.execute(journal.RESOLVE, ("released", json.dumps([reason]), journal.ts(now), declaration_id))
                 return Status.released
             return Status(status)
 
@@ -241,9 +205,9 @@ class OfflineLedger:
             except LedgerError as exc:
                 if not self._may_go_offline(exc):
                     raise
-        stamp, reasons_json = _ts(now), json.dumps(list(reasons))
+        stamp, reasons_json = journal.ts(now), json.dumps(list(reasons))
         with self._journal("refer", write=True) as conn:
-            row = conn.execute(_SELECT_ONE, (decl.id,)).fetchone()
+            row = conn.execute(journal.SELECT_ONE, (decl.id,)).fetchone()
             if row is None:
                 conn.execute(
                     "INSERT INTO journal (id, resident_key, masked_id, day, total_fen, limit_fen, declaration_json,"
@@ -253,13 +217,13 @@ class OfflineLedger:
                      decl.limit_fen, decl.to_json(), reasons_json, stamp, stamp),
                 )
                 return
-            _check_same(row, decl)
+            journal.check_same(row, decl)
             status = row["status"]
             if status in ("committed", "reconciled", "conflict", "voided"):
                 shown = "committed" if status in ("reconciled", "conflict") else status
                 raise LedgerError(f"declaration {decl.id} is {shown} and cannot be referred")
             if status != "referred":
-                conn.execute(_RESOLVE, ("referred", reasons_json, stamp, decl.id))
+                conn.execute(journal.RESOLVE, ("referred", reasons_json, stamp, decl.id))
 
     def void(self, declaration_id: str, *, officer: str, reason: str, now: datetime) -> Status:
         """Void at the port; a journaled declaration not yet replayed is voided in the journal (never replayed)."""
@@ -277,9 +241,42 @@ class OfflineLedger:
                 raise void_refusal(declaration_id, Status(status), day, today)
             conn.execute(
                 "UPDATE journal SET status = 'voided', voided_by = ?, void_reason = ?, voided_at = ? WHERE id = ?",
-                (officer, reason, _ts(now), declaration_id),
+                (officer, reason, journal.ts(now), declaration_id),
             )
             return Status.voided
+
+    def decide(
+        self, declaration_id: str, *, officer: str, decision: str, reason: str, note: str, now: datetime
+    ) -> StoredDeclaration:
+        """Decide at the port (officers decide against the port ledger only; LedgerError while it is unavailable).
+
+        A referral journaled offline and not replayed yet is written to the port first, then decided there.
+        """
+        check_decide_args(officer, decision, reason, note)
+        row = self._journal_row(declaration_id)
+        if row is not None and row["status"] not in ("reconciled", "conflict"):
+            if row["status"] != "referred":  # held, committed, ... on the offline allowance: not a referral
+                check_decision(declaration_id, Status(row["status"]), None, decision, date.fromisoformat(row["day"]),
+                               beijing_day(now))
+            with self._reconcile_lock:  # never together with a reconcile replaying the same referral
+                row = self._journal_row(declaration_id)
+                if row is not None and row["status"] == "referred":
+                    self._port.refer(journal.declaration(row, self._path), now=now,
+                                     reasons=tuple(json.loads(row["reasons_json"])))
+                    self._mark(declaration_id, "reconciled", now, None)
+        return self._port.decide(declaration_id, officer=officer, decision=decision, reason=reason, note=note,
+                                 now=now)
+
+    def referrals(self, day: date, *, pending_only: bool = True) -> list[StoredDeclaration]:
+        """The port's referrals of ``day`` plus those journaled offline and not replayed yet (still waiting);
+        LedgerError while the port is unavailable (officers work against the port)."""
+        found = self._port.referrals(day, pending_only=pending_only)
+        known = {stored.declaration.id for stored in found}
+        with self._journal("referrals", write=False) as conn:
+            rows = conn.execute(f"SELECT {journal.COLUMNS} FROM journal WHERE day = ? AND status = 'referred'",
+                                (day.isoformat(),)).fetchall()
+        extra = [journal.stored(row, self._path) for row in rows if row["id"] not in known]
+        return sorted(found + extra, key=lambda s: (s.resolved_at or s.recorded_at, s.declaration.id))
 
     def used(self, resident_key: str, day: date, *, now: datetime) -> int:
         """Fen counted against the resident-day: the port's figure plus what the journal has not replayed yet.
@@ -301,7 +298,7 @@ class OfflineLedger:
 
     def expire_holds(self, *, now: datetime) -> int:
         """Expire due holds in the journal and at the port; offline (allowance on) the journal's only."""
-        stamp = _ts(now)
+        stamp = journal.ts(now)
         with self._journal("expire_holds", write=True) as conn:
             local = conn.execute(
                 "UPDATE journal SET status = 'expired', reasons_json = ?, resolved_at = ?"
@@ -319,17 +316,17 @@ class OfflineLedger:
         """The journal's record until it is replayed, then the port's."""
         row = self._journal_row(declaration_id)
         if row is not None and row["status"] not in ("reconciled", "conflict"):
-            return _stored(row, self._path)
+            return journal.stored(row, self._path)
         try:
             found = self._port.get(declaration_id)
         except LedgerError as exc:
             if row is None or not self._may_go_offline(exc):
                 raise
-            return _stored(row, self._path)
+            return journal.stored(row, self._path)
         if found is None and row is not None:
-            return _stored(row, self._path)
+            return journal.stored(row, self._path)
         if found is not None and row is not None and row["status"] == "conflict":
-            return _stored(row, self._path)  # the port has it as referred; the goods left: the journal says why
+            return journal.stored(row, self._path)  # the port has it as referred; the goods left: the journal says why
         return found
 
     def list_day(self, day: date) -> list[StoredDeclaration]:
@@ -339,9 +336,9 @@ class OfflineLedger:
         known = {stored.declaration.id for stored in found}
         with self._journal("list_day", write=False) as conn:
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM journal WHERE day = ? ORDER BY recorded_at, id", (day.isoformat(),)
+                f"SELECT {journal.COLUMNS} FROM journal WHERE day = ? ORDER BY recorded_at, id", (day.isoformat(),)
             ).fetchall()
-        extra = [_stored(row, self._path) for row in rows if row["id"] not in known]
+        extra = [journal.stored(row, self._path) for row in rows if row["id"] not in known]
         return sorted(found + extra, key=lambda s: (s.recorded_at, s.declaration.id))
 
     def close(self) -> None:
@@ -366,7 +363,7 @@ class OfflineLedger:
         with self._reconcile_lock:
             with self._journal("reconcile", write=False) as conn:
                 rows = conn.execute(
-                    f"SELECT {_COLUMNS} FROM journal WHERE status IN ('committed', 'referred')"
+                    f"SELECT {journal.COLUMNS} FROM journal WHERE status IN ('committed', 'referred')"
                     " ORDER BY recorded_at, id"
                 ).fetchall()
             reconciled = conflicts = 0
@@ -425,7 +422,8 @@ class OfflineLedger:
             ).fetchall()
         return [
             Conflict(row["id"], row["masked_id"], date.fromisoformat(row["day"]), row["total_fen"],
-                     row["conflict_reason"] or "", _parse_ts(row["recorded_at"]) or datetime.min.replace(tzinfo=UTC))
+                     row["conflict_reason"] or "",
+                     journal.parse_ts(row["recorded_at"]) or datetime.min.replace(tzinfo=UTC))
             for row in rows
         ]
 
@@ -454,7 +452,7 @@ class OfflineLedger:
 
     def _replay(self, row: sqlite3.Row, now: datetime) -> str | None:
         """Write one journaled declaration to the port; None when done, else the conflict's reason."""
-        decl = _declaration(row, self._path)
+        decl = journal.declaration(row, self._path)
         if row["status"] == "referred":
             self._port.refer(decl, now=now, reasons=tuple(json.loads(row["reasons_json"])))
             return None
@@ -478,14 +476,14 @@ class OfflineLedger:
         with self._journal("reconcile", write=True) as conn:
             conn.execute(
                 "UPDATE journal SET status = ?, reconciled_at = ?, conflict_reason = ? WHERE id = ?",
-                (status, _ts(now), reason, declaration_id),
+                (status, journal.ts(now), reason, declaration_id),
             )
 
     def _hold_offline(self, decl: Declaration, now: datetime, ttl: timedelta) -> HoldResult:
-        stamp = _ts(now)
+        stamp = journal.ts(now)
         ceiling = min(self._cap, decl.limit_fen)
         with self._journal("hold", write=True) as conn:
-            row = conn.execute(_SELECT_ONE, (decl.id,)).fetchone()
+            row = conn.execute(journal.SELECT_ONE, (decl.id,)).fetchone()
             if row is not None:
                 return self._replay_hold(conn, row, decl, now, ceiling)
             used = self._journaled_in(conn, decl.resident_key, decl.day, now)
@@ -496,7 +494,7 @@ class OfflineLedger:
                 "INSERT INTO journal (id, resident_key, masked_id, day, total_fen, limit_fen, declaration_json,"
                 " status, hold_used_fen, recorded_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'held', ?, ?, ?)",
                 (decl.id, decl.resident_key, decl.masked_id, decl.day.isoformat(), decl.total_fen, decl.limit_fen,
-                 decl.to_json(), used, stamp, _ts(as_utc(now) + ttl)),
+                 decl.to_json(), used, stamp, journal.ts(as_utc(now) + ttl)),
             )
             return HoldResult(True, used, max(0, ceiling - used))
 
@@ -505,7 +503,7 @@ class OfflineLedger:
         row = self._journal_row(decl.id)
         if row is None:
             return None
-        _check_same(row, decl)
+        journal.check_same(row, decl)
         ceiling = min(self._cap, decl.limit_fen)
         used = row["hold_used_fen"]
         if used is not None:
@@ -514,14 +512,14 @@ class OfflineLedger:
 
     def _replay_hold(self, conn: sqlite3.Connection, row: sqlite3.Row, decl: Declaration, now: datetime,
                      ceiling: int) -> HoldResult:
-        _check_same(row, decl)
+        journal.check_same(row, decl)
         if row["hold_used_fen"] is not None:
             return HoldResult(True, row["hold_used_fen"], max(0, ceiling - row["hold_used_fen"]))
         used = self._journaled_in(conn, decl.resident_key, decl.day, now)
         return HoldResult(False, used, max(0, ceiling - used))
 
     def _commit_offline(self, declaration_id: str, now: datetime) -> Status:
-        stamp = _ts(now)
+        stamp = journal.ts(now)
         with self._journal("commit", write=True) as conn:
             row = conn.execute("SELECT status, expires_at FROM journal WHERE id = ?", (declaration_id,)).fetchone()
             if row is None:
@@ -532,9 +530,9 @@ class OfflineLedger:
             if status != "held":
                 return Status(status)
             if row["expires_at"] is not None and row["expires_at"] > stamp:
-                conn.execute(_RESOLVE, ("committed", "[]", stamp, declaration_id))
+                conn.execute(journal.RESOLVE, ("committed", "[]", stamp, declaration_id))
                 return Status.committed
-            conn.execute(_RESOLVE, ("expired", json.dumps(["hold_expired"]), stamp, declaration_id))
+            conn.execute(journal.RESOLVE, ("expired", json.dumps(["hold_expired"]), stamp, declaration_id))
             return Status.expired
 
     def _journaled(self, resident_key: str, day: date, now: datetime) -> int:
@@ -543,13 +541,13 @@ class OfflineLedger:
 
     @staticmethod
     def _journaled_in(conn: sqlite3.Connection, resident_key: str, day: date, now: datetime) -> int:
-        cutoff = _ts(as_utc(now) - GRACE)
-        return int(conn.execute(_JOURNALED, (resident_key, day.isoformat(), cutoff)).fetchone()[0])
+        cutoff = journal.ts(as_utc(now) - GRACE)
+        return int(conn.execute(journal.JOURNALED, (resident_key, day.isoformat(), cutoff)).fetchone()[0])
 
     def _pending(self, resident_key: str, day: date, now: datetime) -> int:
-        cutoff = _ts(as_utc(now) - GRACE)
+        cutoff = journal.ts(as_utc(now) - GRACE)
         with self._journal("used", write=False) as conn:
-            return int(conn.execute(_PENDING, (resident_key, day.isoformat(), cutoff)).fetchone()[0])
+            return int(conn.execute(journal.PENDING, (resident_key, day.isoformat(), cutoff)).fetchone()[0])
 
     def _has_pending(self) -> bool:
         return self.pending() > 0
@@ -559,7 +557,7 @@ class OfflineLedger:
 
     def _journal_row(self, declaration_id: str) -> sqlite3.Row | None:
         with self._journal("get", write=False) as conn:
-            row: sqlite3.Row | None = conn.execute(_SELECT_ONE, (declaration_id,)).fetchone()
+            row: sqlite3.Row | None = conn.execute(journal.SELECT_ONE, (declaration_id,)).fetchone()
         return row
 
     @staticmethod
@@ -575,43 +573,3 @@ class OfflineLedger:
         with transaction(self._lock, self._conn, what="offline journal", path=str(self._path), op=op,
                          begin="BEGIN IMMEDIATE" if write else "BEGIN") as conn:
             yield conn
-
-
-def _check_same(row: sqlite3.Row, decl: Declaration) -> None:
-    stored = (row["resident_key"], row["day"], row["total_fen"])
-    if stored != (decl.resident_key, decl.day.isoformat(), decl.total_fen):
-        raise LedgerError(f"declaration id {decl.id!r} is already recorded with different content")
-
-
-def _declaration(row: sqlite3.Row, path: Path) -> Declaration:
-    try:
-        return Declaration.from_json(row["declaration_json"])
-    except ValueError as exc:
-        raise LedgerError(f"offline journal {path}: declaration {row['id']!r} does not decode: {exc}") from exc
-
-
-_AS_STATUS: dict[str, Callable[[sqlite3.Row], tuple[Status, tuple[str, ...]]]] = {
-    "reconciled": lambda row: (Status.committed, ()),
-    "conflict": lambda row: (Status.committed, ("offline_conflict", row["conflict_reason"] or "")),
-}
-
-
-def _stored(row: sqlite3.Row, path: Path) -> StoredDeclaration:
-    """A journal row as the ledger's StoredDeclaration (reconciled and conflict read as committed)."""
-    special = _AS_STATUS.get(row["status"])
-    if special is not None:
-        status, reasons = special(row)
-    else:
-        status, reasons = Status(row["status"]), tuple(json.loads(row["reasons_json"]))
-    recorded = _parse_ts(row["recorded_at"])
-    assert recorded is not None  # NOT NULL column
-    voided_at = _parse_ts(row["voided_at"])
-    return StoredDeclaration(
-        declaration=_declaration(row, path),
-        status=status,
-        reasons=reasons,
-        recorded_at=recorded,
-        expires_at=_parse_ts(row["expires_at"]),
-        resolved_at=_parse_ts(row["resolved_at"]),
-        void=None if voided_at is None else VoidRecord(row["voided_by"], row["void_reason"], voided_at),
-    )

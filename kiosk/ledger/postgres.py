@@ -8,6 +8,13 @@ parallel. commit, release and refer are one function call each and take no lock 
 (held and committed both count; release and refer give it back), and a commit racing an expiry is covered by
 GRACE because every statement is bounded by ``statement_timeout``, far below it.
 
+The goods caps (``Declaration.rule_uses``) are per resident-day too, so the same lock row covers them: inside the
+same call, under the lock, ``ledger_hold`` sums each capped rule's quantity over the declarations that count
+(table ``rule_uses``, migration 0004) and refuses the hold with ``over_cap`` if any would pass its cap, or inserts
+the declaration and its rule uses together. An officer's approval (``ledger_decide``, migration 0003) takes the
+same lock row before it sums the quota and records the duty-free part, so holds and approvals of one resident-day
+never spend the same quota twice. The hold stays one round trip.
+
 Why not SERIALIZABLE with retries, nor the same lock taken from the client: measured on these 2-core machines
 (the team's LEDGER-BENCH notes, 2026-11-25, durable, 32 clients; anchors quoted from that file, not measured by
 this module): this one-round-trip design reached 2,451 decisions/s closed loop and p99 4.8 ms open loop at
@@ -17,21 +24,26 @@ client-side lock is held across network round trips; here the lock is held only 
 microseconds, and a hold never aborts.
 
 Connection: one per instance, guarded by a lock (as sqlite.py), autocommit, ``statement_timeout`` 5 s and
-UTC. When the connection is lost (a database restart), the call reconnects within ``retry_window_s`` and runs
-again once: every call is idempotent by declaration id, and each is a single statement, so the first attempt
-either committed entirely or not at all, and the retry returns the recorded result. If that does not succeed
-the call raises LedgerError (the checkpoint refers). A call therefore ends within ``worst_call_s`` (about 16 s
-by default), well inside GRACE: a commit applied that late with its caller's ``now`` still cannot overspend.
+UTC. With ``lazy=True`` (what a kiosk uses) a database that cannot be reached at construction is not an error:
+the kiosk starts, each call tries to connect once (no retry window while the server is known to be down, so a
+resident waits at most one connect attempt before the checkpoint refers), and the first call after the server
+is back connects, checks the schema and runs. When the connection is lost (a database restart), the call
+reconnects within ``retry_window_s`` and runs again once: every call is idempotent by declaration id, and each
+is a single statement, so the first attempt either committed entirely or not at all, and the retry returns the
+recorded result. If that does not succeed the call raises LedgerError (the checkpoint refers). A call therefore
+ends within ``worst_call_s`` (about 16 s by default), well inside GRACE: a commit applied that late with its
+caller's ``now`` still cannot overspend.
 Every psycopg error reaches the caller as LedgerError naming the database (never its password).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,8 +52,10 @@ from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from kiosk.declaration import (
+    DecisionRecord,
     Declaration,
     HoldResult,
+    RuleUse,
     Status,
     StoredDeclaration,
     VoidRecord,
@@ -49,33 +63,64 @@ from kiosk.declaration import (
     lines_to_json,
 )
 from kiosk.errors import LedgerError
-from kiosk.ledger import GRACE, as_utc, beijing_day, check_ttl, check_void_args, void_refusal
+from kiosk.ledger import (
+    GRACE,
+    as_utc,
+    beijing_day,
+    check_decide_args,
+    check_decision,
+    check_ttl,
+    check_void_args,
+    void_refusal,
+)
 from kiosk.ledger.pg_schema import PgConnection, check_schema
 
-__all__ = ["PostgresLedger", "connect", "describe_url"]
+__all__ = ["SWEEP_DAYS", "PostgresLedger", "connect", "describe_url"]
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _NAMES = (
     "id", "kiosk_id", "resident_key", "masked_id", "day", "created_at", "lines_json", "total_fen", "limit_fen",
     "rule_version", "status", "reasons_json", "recorded_at", "expires_at", "resolved_at", "voided_by", "void_reason",
-    "voided_at",
+    "voided_at", "decision", "decided_by", "decision_reason", "decision_note", "decided_at", "duty_free_fen",
 )
-_SELECT = f"SELECT {', '.join(_NAMES)} FROM declarations"
+# The rule uses come with the row, in the declaration's order, as a JSON array of [rule_id, unit, quantity, cap].
+_USES = (
+    "(SELECT json_agg(json_build_array(u.rule_id, u.unit, u.quantity, u.cap) ORDER BY u.ordinal)"
+    " FROM rule_uses u WHERE u.declaration_id = declarations.id)"
+)
+_SELECT = f"SELECT {', '.join(_NAMES)}, {_USES} FROM declarations"
 _DECL_ARGS = "%s, %s, %s, %s, %s::date, %s::timestamptz, %s, %s::bigint, %s::bigint, %s"
+_USE_ARGS = "%s::text[], %s::text[], %s::bigint[], %s::bigint[]"
 _HOLD = (
-    "SELECT o_outcome, o_used_fen, o_limit_fen FROM ledger_hold("
-    f"{_DECL_ARGS}, %s::timestamptz, %s::timestamptz, %s::timestamptz)"
+    "SELECT o_outcome, o_used_fen, o_limit_fen, o_over_cap FROM ledger_hold("
+    f"{_DECL_ARGS}, %s::timestamptz, %s::timestamptz, %s::timestamptz, {_USE_ARGS})"
 )
-_REFER = f"SELECT ledger_refer({_DECL_ARGS}, %s::timestamptz, %s)"
+_REFER = f"SELECT ledger_refer({_DECL_ARGS}, %s::timestamptz, %s, {_USE_ARGS})"
 _COMMIT = "SELECT ledger_commit(%s, %s::timestamptz)"
 _RELEASE = "SELECT ledger_release(%s, %s::timestamptz, %s)"
 _VOID = "SELECT o_status, o_day FROM ledger_void(%s, %s::timestamptz, %s::date, %s, %s)"
+_DECIDE = (
+    "SELECT o_outcome, o_status, o_day, o_decision"
+    " FROM ledger_decide(%s, %s::timestamptz, %s::date, %s, %s, %s, %s, %s::timestamptz)"
+)
+# Referrals by the time they were referred (resolved_at: a direct referral's recording, a hold's referral).
+_REFERRALS = f"{_SELECT} WHERE day = %s::date AND {{which}} ORDER BY resolved_at, id"
+_PENDING = "status = 'referred'"
+_EVER_REFERRED = "(status = 'referred' OR decision IS NOT NULL)"
 _USED = "SELECT ledger_used(%s, %s::date, %s::timestamptz)"
+# The sweep finds held rows through declarations_day (an index that never stops commit and release from being HOT
+# updates; see migrations/postgres/0005_hot_updates.sql), over the last SWEEP_DAYS days and any later one.
 _EXPIRE_DUE = (
     "UPDATE declarations SET status = 'expired', reasons_json = '[\"hold_expired\"]', resolved_at = %s"
-    " WHERE status = 'held' AND expires_at <= %s"
+    " WHERE day >= %s::date AND status = 'held' AND expires_at <= %s"
 )
+SWEEP_DAYS = 2
+"""How many days before today (Beijing) ``expire_holds`` looks back. A hold lives at most an hour (hold_ttl_s) and
+every kiosk sweeps every 30 s, so a held row is marked minutes after it expires. Only if no kiosk of the port ran
+for SWEEP_DAYS days while a hold was live would it stay 'held' on record; it counts nothing after GRACE anyway (the
+quota rule is time-based), and a late commit of it still answers ``expired``."""
 # Errors that mean the session is gone (the server restarted, the network dropped), not that the call failed.
 _LOST_STATES = ("57P01", "57P02", "57P03")
 _RECONNECT_PAUSE_S = 0.1
@@ -121,6 +166,7 @@ class PostgresLedger:
         connect_timeout_s: float = 3.0,
         retry_window_s: float = 3.0,
         migrations_dir: Path | None = None,
+        lazy: bool = False,
     ) -> None:
         self._url = url
         self._shown = describe_url(url)
@@ -131,7 +177,15 @@ class PostgresLedger:
         self._lock = threading.Lock()
         self._closed = False
         self.reconnects = 0  # how often a lost session was replaced (for diagnostics and tests)
-        self._conn: PgConnection | None = self._open(time.monotonic())
+        self._conn: PgConnection | None = None
+        self._down = False  # the last connection attempt failed: try once per call, without the retry window
+        self._connected_once = False
+        try:
+            self._conn = self._open(time.monotonic())
+        except LedgerError as exc:
+            if not (lazy and _unreachable(exc)):
+                raise
+            log.warning("ledger %s cannot be reached at start; every call tries again: %s", self._shown, exc)
 
     @property
     def worst_call_s(self) -> float:
@@ -144,13 +198,14 @@ class PostgresLedger:
         return self._shown
 
     def hold(self, decl: Declaration, *, now: datetime, ttl_s: float) -> HoldResult:
-        """Check the quota and record ``decl`` as held, atomically; a retry returns the first result."""
+        """Check the quota and the goods caps and record ``decl`` as held, atomically; a retry returns the first
+        result."""
         stamp = as_utc(now)
-        args = (*_decl_args(decl), stamp, stamp + check_ttl(ttl_s), stamp - GRACE)
-        outcome, used, limit = self._one("hold", _HOLD, args)
+        args = (*_decl_args(decl), stamp, stamp + check_ttl(ttl_s), stamp - GRACE, *_use_args(decl))
+        outcome, used, limit, over_cap = self._one("hold", _HOLD, args)
         if outcome == "conflict":
             raise LedgerError(f"declaration id {decl.id!r} is already recorded with different content")
-        return HoldResult(outcome == "accepted", int(used), max(0, int(limit) - int(used)))
+        return HoldResult(outcome == "accepted", int(used), max(0, int(limit) - int(used)), tuple(over_cap or ()))
 
     def commit(self, declaration_id: str, *, now: datetime) -> Status:
         """Commit a live hold; an expired hold becomes ``expired`` (the caller then refers)."""
@@ -173,22 +228,48 @@ class PostgresLedger:
         stamp = as_utc(now)
         if isinstance(reasons, str) or not reasons or not all(isinstance(r, str) and r for r in reasons):
             raise ValueError(f"refer needs a non-empty list of reason keys, got {reasons!r}")
-        (outcome,) = self._one("refer", _REFER, (*_decl_args(decl), stamp, json.dumps(list(reasons))))
+        args = (*_decl_args(decl), stamp, json.dumps(list(reasons)), *_use_args(decl))
+        (outcome,) = self._one("refer", _REFER, args)
         if outcome == "conflict":
             raise LedgerError(f"declaration id {decl.id!r} is already recorded with different content")
         if outcome in ("committed", "voided"):
             raise LedgerError(f"declaration {decl.id} is {outcome} and cannot be referred")
 
     def void(self, declaration_id: str, *, officer: str, reason: str, now: datetime) -> Status:
-        """An officer voids a committed declaration of today (Beijing day of ``now``): its quota returns at once."""
+        """An officer voids a committed or approved declaration of today: its quota returns at once."""
         stamp = as_utc(now)
         today = beijing_day(now)
         check_void_args(officer, reason)
         status_text, day = self._one("void", _VOID, (declaration_id, stamp, today, officer, reason))
         status = _known(declaration_id, status_text)
-        if status is not Status.voided:  # the function voids a committed row of today, and nothing else
+        if status is not Status.voided:  # the function voids a committed or approved row of today, nothing else
             raise void_refusal(declaration_id, status, day, today)
         return status
+
+    def decide(
+        self, declaration_id: str, *, officer: str, decision: str, reason: str, note: str, now: datetime
+    ) -> StoredDeclaration:
+        """An officer decides a referral of today; ``approved`` counts min(total, remaining) from now on."""
+        stamp = as_utc(now)
+        today = beijing_day(now)
+        check_decide_args(officer, decision, reason, note)
+        args = (declaration_id, stamp, today, officer, decision, reason, note, stamp - GRACE)
+        outcome, status, day, recorded = self._one("decide", _DECIDE, args)
+        if outcome == "unknown":
+            raise LedgerError(f"unknown declaration {declaration_id!r}")
+        if outcome in ("conflict", "refused"):
+            check_decision(declaration_id, Status(status), recorded, decision, day, today)  # raises the reason
+            raise LedgerError(f"declaration {declaration_id} cannot be decided ({status})")
+        stored = self.get(declaration_id)
+        if stored is None:  # cannot happen: declarations are never deleted
+            raise LedgerError(f"declaration {declaration_id} vanished after it was decided")
+        return stored
+
+    def referrals(self, day: date, *, pending_only: bool = True) -> list[StoredDeclaration]:
+        """The referrals of ``day``, oldest referral first; with ``pending_only=False`` the decided ones too."""
+        query = _REFERRALS.format(which=_PENDING if pending_only else _EVER_REFERRED)
+        rows = self._call("referrals", lambda conn: conn.execute(query, (day,)).fetchall())
+        return [self._stored(row) for row in rows]
 
     def used(self, resident_key: str, day: date, *, now: datetime) -> int:
         """Fen counted against the resident-day at ``now``."""
@@ -200,9 +281,10 @@ class PostgresLedger:
         return max(0, limit_fen - self.used(resident_key, day, now=now))
 
     def expire_holds(self, *, now: datetime) -> int:
-        """Mark held declarations with ``expires_at <= now`` as expired; return how many."""
+        """Mark held declarations with ``expires_at <= now`` (of the last SWEEP_DAYS days) as expired; how many."""
         stamp = as_utc(now)
-        return self._call("expire_holds", lambda conn: conn.execute(_EXPIRE_DUE, (stamp, stamp)).rowcount)
+        since = beijing_day(now) - timedelta(days=SWEEP_DAYS)
+        return self._call("expire_holds", lambda conn: conn.execute(_EXPIRE_DUE, (stamp, since, stamp)).rowcount)
 
     def get(self, declaration_id: str) -> StoredDeclaration | None:
         """The recorded declaration, or None if the id is unknown."""
@@ -235,7 +317,7 @@ class PostgresLedger:
     def _call(self, op: str, work: Callable[[PgConnection], T]) -> T:
         """Run ``work`` on the live session; after a lost session reconnect and run it once more."""
         with self._lock:
-            deadline = time.monotonic() + self._retry_window_s
+            deadline = time.monotonic() + (0.0 if self._down else self._retry_window_s)
             retried = False
             while True:
                 conn = self._live(op, deadline)
@@ -259,8 +341,10 @@ class PostgresLedger:
         if self._conn is not None and not self._conn.closed and not self._conn.broken:
             return self._conn
         self._discard()
+        replacing = self._connected_once
         self._conn = self._open(deadline)
-        self.reconnects += 1
+        if replacing:
+            self.reconnects += 1
         return self._conn
 
     def _open(self, deadline: float) -> PgConnection:
@@ -272,15 +356,18 @@ class PostgresLedger:
                 break
             except psycopg.OperationalError as exc:
                 if time.monotonic() + _RECONNECT_PAUSE_S >= deadline:
+                    self._down = True
                     raise LedgerError(f"cannot reach ledger {self._shown}: {_first_line(exc)}") from exc
                 time.sleep(_RECONNECT_PAUSE_S)
             except psycopg.Error as exc:
                 raise LedgerError(f"cannot open ledger {self._shown}: {_first_line(exc)}") from exc
+        self._down = False
         try:
             check_schema(conn, self._shown, self._migrations_dir)
         except BaseException:
             conn.close()
             raise
+        self._connected_once = True
         return conn
 
     def _discard(self) -> None:
@@ -299,12 +386,13 @@ class PostgresLedger:
 
     def _stored(self, row: tuple[Any, ...]) -> StoredDeclaration:
         """Rebuild a StoredDeclaration from a row; LedgerError if the row does not decode."""
-        r = dict(zip(_NAMES, row, strict=True))
+        r = dict(zip((*_NAMES, "rule_uses"), row, strict=True))
         try:
             decl = Declaration(
                 id=r["id"], kiosk_id=r["kiosk_id"], resident_key=r["resident_key"], masked_id=r["masked_id"],
                 day=r["day"], created_at=r["created_at"].astimezone(UTC), lines=lines_from_json(r["lines_json"]),
                 limit_fen=r["limit_fen"], rule_version=r["rule_version"],
+                rule_uses=tuple(RuleUse(*use) for use in r["rule_uses"] or ()),
             )
             return StoredDeclaration(
                 declaration=decl, status=Status(r["status"]), reasons=tuple(json.loads(r["reasons_json"])),
@@ -312,6 +400,10 @@ class PostgresLedger:
                 resolved_at=_utc_or_none(r["resolved_at"]),
                 void=None if r["voided_at"] is None else VoidRecord(
                     r["voided_by"], r["void_reason"], r["voided_at"].astimezone(UTC)
+                ),
+                decision=None if r["decision"] is None else DecisionRecord(
+                    r["decided_by"], r["decision"], r["decision_reason"], r["decision_note"],
+                    r["decided_at"].astimezone(UTC), int(r["duty_free_fen"]),
                 ),
             )
         except (ValueError, TypeError, AttributeError) as exc:
@@ -346,6 +438,17 @@ def _decl_args(decl: Declaration) -> tuple[object, ...]:
         decl.id, decl.kiosk_id, decl.resident_key, decl.masked_id, decl.day, as_utc(decl.created_at, "created_at"),
         lines_to_json(decl.lines), decl.total_fen, decl.limit_fen, decl.rule_version,
     )
+
+
+def _use_args(decl: Declaration) -> tuple[list[str], list[str], list[int], list[int]]:
+    """The declaration's rule uses as the parallel arrays of ``_USE_ARGS``."""
+    uses = decl.rule_uses
+    return [u.rule_id for u in uses], [u.unit for u in uses], [u.quantity for u in uses], [u.cap for u in uses]
+
+
+def _unreachable(exc: LedgerError) -> bool:
+    """True when ``exc`` says the server could not be reached (not a schema or a URL problem)."""
+    return isinstance(exc.__cause__, psycopg.OperationalError)
 
 
 def _known(declaration_id: str, status: str | None) -> Status:

@@ -2,8 +2,8 @@
 
 Each instance owns one connection guarded by a lock, so web threads and the checkpoint thread can share
 it; several instances (or processes) on the same file coordinate through SQLite's own write lock, taken
-up front with ``BEGIN IMMEDIATE`` around every check-and-record. Every sqlite3 error is wrapped into a
-LedgerError naming the file, so the kiosk fails closed.
+up front with ``BEGIN IMMEDIATE`` around every check-and-record (a hold's money and goods caps, an officer's
+approval). Every sqlite3 error is wrapped into a LedgerError naming the file, so the kiosk fails closed.
 """
 
 from __future__ import annotations
@@ -12,16 +12,17 @@ import json
 import os
 import sqlite3
 import threading
-import time
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
 from kiosk.declaration import (
+    DecisionRecord,
     Declaration,
     HoldResult,
+    RuleUse,
     Status,
     StoredDeclaration,
     VoidRecord,
@@ -29,21 +30,52 @@ from kiosk.declaration import (
     lines_to_json,
 )
 from kiosk.errors import LedgerError
-from kiosk.ledger import GRACE, as_utc, beijing_day, check_ttl, check_void_args, void_refusal
+from kiosk.ledger import (
+    GRACE,
+    VOIDABLE,
+    as_utc,
+    beijing_day,
+    check_decide_args,
+    check_decision,
+    check_ttl,
+    check_void_args,
+    over_caps,
+    void_refusal,
+)
 from kiosk.ledger.migrate import apply_migrations
+from kiosk.ledger.sqlite_file import connect, explain, transaction
+
+__all__ = ["SqliteLedger", "connect", "explain", "transaction"]
 
 _COLUMNS = (
     "id, kiosk_id, resident_key, masked_id, day, created_at, lines_json, total_fen, limit_fen,"
     " rule_version, status, reasons_json, recorded_at, expires_at, resolved_at, hold_used_fen"
 )
 _INSERT = f"INSERT INTO declarations ({_COLUMNS}) VALUES ({', '.join('?' * 16)})"
-_READ_COLUMNS = f"{_COLUMNS}, voided_by, void_reason, voided_at"
+_INSERT_USE = "INSERT INTO rule_uses (declaration_id, ordinal, rule_id, unit, quantity, cap) VALUES (?, ?, ?, ?, ?, ?)"
+_READ_COLUMNS = (
+    f"{_COLUMNS}, voided_by, void_reason, voided_at, decision, decided_by, decision_reason, decision_note,"
+    " decided_at, duty_free_fen"
+)
 _SELECT_ONE = f"SELECT {_READ_COLUMNS} FROM declarations WHERE id = ?"
-# The quota rule (see kiosk.ledger): committed, plus held or expired holds until expires_at + GRACE.
+# Which declarations count for their resident-day at a cutoff (now - GRACE): see kiosk.ledger.
+_COUNTS = "(status IN ('committed', 'approved') OR (status IN ('held', 'expired') AND expires_at > ?))"
+# The quota rule (see kiosk.ledger): an approved referral counts its duty-free part, the others their total.
 _USED = (
-    "SELECT COALESCE(SUM(total_fen), 0) FROM declarations"
-    " WHERE resident_key = ? AND day = ?"
-    " AND (status = 'committed' OR (status IN ('held', 'expired') AND expires_at > ?))"
+    "SELECT COALESCE(SUM(CASE WHEN status = 'approved' THEN duty_free_fen ELSE total_fen END), 0)"
+    f" FROM declarations WHERE resident_key = ? AND day = ? AND {_COUNTS}"
+)
+# The goods caps: quantities per rule over the same declarations (the resident-day's few rows, by index).
+_RULES_USED = (
+    "SELECT u.rule_id, SUM(u.quantity) FROM declarations JOIN rule_uses u ON u.declaration_id = declarations.id"
+    f" WHERE resident_key = ? AND day = ? AND {_COUNTS} GROUP BY u.rule_id"
+)
+_USES_OF = (
+    "SELECT declaration_id, rule_id, unit, quantity, cap FROM rule_uses WHERE declaration_id = ? ORDER BY ordinal"
+)
+_USES_OF_DAY = (
+    "SELECT u.declaration_id, u.rule_id, u.unit, u.quantity, u.cap FROM rule_uses u"
+    " JOIN declarations d ON d.id = u.declaration_id WHERE d.day = ? ORDER BY u.declaration_id, u.ordinal"
 )
 _RESOLVE = "UPDATE declarations SET status = ?, reasons_json = ?, resolved_at = ? WHERE id = ?"
 _EXPIRE_DUE = (
@@ -52,10 +84,18 @@ _EXPIRE_DUE = (
 )
 _VOID = (
     "UPDATE declarations SET status = 'voided', voided_by = ?, void_reason = ?, voided_at = ?"
-    " WHERE id = ? AND status = 'committed'"
+    " WHERE id = ? AND status IN ('committed', 'approved')"
 )
+_DECIDE = (
+    "UPDATE declarations SET status = ?, decision = ?, decided_by = ?, decision_reason = ?, decision_note = ?,"
+    " decided_at = ?, duty_free_fen = ? WHERE id = ? AND status = 'referred' AND decision IS NULL"
+)
+# Referrals by the time they were referred (resolved_at: a direct referral's recording, a hold's referral).
+_REFERRALS = f"SELECT {_READ_COLUMNS} FROM declarations WHERE day = ? AND {{which}} ORDER BY resolved_at, id"
+_PENDING = "status = 'referred'"
+_EVER_REFERRED = "(status = 'referred' OR decision IS NOT NULL)"
 _EXPIRED_REASONS = json.dumps(["hold_expired"])
-_WAL_RETRY_S = 0.01
+_DECIDED = frozenset({Status.approved, Status.taxed, Status.rejected})
 
 
 def _ts(moment: datetime) -> str:
@@ -71,31 +111,6 @@ def _parse_ts(text: str) -> datetime:
 def _parse_optional_ts(text: str | None) -> datetime | None:
     """Inverse of ``_ts`` for a nullable column."""
     return None if text is None else _parse_ts(text)
-
-
-@contextmanager
-def transaction(lock: AbstractContextManager[Any], conn: sqlite3.Connection | None, *, what: str,
-                path: str | Path, op: str, begin: str) -> Iterator[sqlite3.Connection]:
-    """One SQLite transaction under ``lock``: ``begin``, the body, COMMIT, or ROLLBACK on any error.
-
-    sqlite3 errors become LedgerError naming ``what`` (ledger, offline journal, audit log), the
-    operation and the file, with a plain reason (disk full, read-only, ...).  Shared by every
-    SQLite store of the kiosk so they fail the same way.
-    """
-    with lock:
-        if conn is None:
-            raise LedgerError(f"{what} {path} is closed ({op})")
-        try:
-            conn.execute(begin)
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.rollback()
-                raise
-        except sqlite3.Error as exc:
-            raise LedgerError(f"{what} {op} failed on {path}: {explain(exc, Path(path))}") from exc
 
 
 class SqliteLedger:
@@ -139,7 +154,8 @@ class SqliteLedger:
             yield conn
 
     def hold(self, decl: Declaration, *, now: datetime, ttl_s: float) -> HoldResult:
-        """Check the quota and record ``decl`` as held, atomically; a retry returns the first result."""
+        """Check the quota and the goods caps and record ``decl`` as held, atomically; a retry returns the first
+        result."""
         stamp = _ts(now)
         expires_at = _ts(as_utc(now) + check_ttl(ttl_s))
         with self._transaction("hold", write=True) as conn:
@@ -147,11 +163,12 @@ class SqliteLedger:
             if row is not None:
                 return self._replay_hold(conn, row, decl, now)
             used = self._used(conn, decl.resident_key, decl.day, now)
-            total = decl.total_fen
-            if used + total > decl.limit_fen:
-                return HoldResult(False, used, max(0, decl.limit_fen - used))
-            used += total
+            over = over_caps(decl.rule_uses, self._rules_used(conn, decl, now)) if decl.rule_uses else ()
+            if used + decl.total_fen > decl.limit_fen or over:
+                return HoldResult(False, used, max(0, decl.limit_fen - used), over)
+            used += decl.total_fen
             conn.execute(_INSERT, _row(decl, Status.held, (), stamp, expires_at, None, used))
+            _insert_uses(conn, decl)
             return HoldResult(True, used, max(0, decl.limit_fen - used))
 
     def _replay_hold(
@@ -202,18 +219,19 @@ class SqliteLedger:
             row = conn.execute(_SELECT_ONE, (decl.id,)).fetchone()
             if row is None:
                 conn.execute(_INSERT, _row(decl, Status.referred, reasons, stamp, None, stamp, None))
+                _insert_uses(conn, decl)
                 return
             _check_same(row, decl)
             status = Status(row["status"])
             if status in (Status.committed, Status.voided):
                 raise LedgerError(f"declaration {decl.id} is {status.value} and cannot be referred")
-            if status is not Status.referred:
+            if status is not Status.referred and status not in _DECIDED:  # a decided referral stays decided
                 # A hold that expired, was released or must not go ahead: the officer decides now,
                 # so its quota is given back at once, as a release would.
                 conn.execute(_RESOLVE, (Status.referred.value, reasons_json, stamp, decl.id))
 
     def void(self, declaration_id: str, *, officer: str, reason: str, now: datetime) -> Status:
-        """An officer voids a committed declaration of today (Beijing day of ``now``): its quota returns at once."""
+        """An officer voids a committed or approved declaration of today: its quota returns at once."""
         stamp = _ts(now)
         today = beijing_day(now)
         check_void_args(officer, reason)
@@ -224,10 +242,39 @@ class SqliteLedger:
             status, day = Status(row["status"]), date.fromisoformat(row["day"])
             if status is Status.voided:
                 return status  # idempotent: the first void's officer, reason and time stay
-            if status is not Status.committed or day != today:
+            if status not in VOIDABLE or day != today:
                 raise void_refusal(declaration_id, status, day, today)
             conn.execute(_VOID, (officer, reason, stamp, declaration_id))
             return Status.voided
+
+    def decide(
+        self, declaration_id: str, *, officer: str, decision: str, reason: str, note: str, now: datetime
+    ) -> StoredDeclaration:
+        """An officer decides a referral of today; ``approved`` counts min(total, remaining) from now on."""
+        stamp = _ts(now)
+        today = beijing_day(now)
+        check_decide_args(officer, decision, reason, note)
+        # BEGIN IMMEDIATE, as a hold: the remaining quota cannot change between the sum and the approval.
+        with self._transaction("decide", write=True) as conn:
+            row = conn.execute(_SELECT_ONE, (declaration_id,)).fetchone()
+            if row is None:
+                raise LedgerError(f"unknown declaration {declaration_id!r}")
+            day = date.fromisoformat(row["day"])
+            if not check_decision(declaration_id, Status(row["status"]), row["decision"], decision, day, today):
+                duty_free = 0
+                if decision == "approved":
+                    # The caps are not checked: the officer judged the goods; their quantities count from now on.
+                    used = self._used(conn, row["resident_key"], day, now)
+                    duty_free = min(row["total_fen"], max(0, row["limit_fen"] - used))
+                conn.execute(_DECIDE, (decision, decision, officer, reason, note, stamp, duty_free, declaration_id))
+                row = conn.execute(_SELECT_ONE, (declaration_id,)).fetchone()
+            uses = self._uses(conn, _USES_OF, declaration_id)
+        return self._stored(row, uses.get(declaration_id, ()))
+
+    def referrals(self, day: date, *, pending_only: bool = True) -> list[StoredDeclaration]:
+        """The referrals of ``day``, oldest referral first; with ``pending_only=False`` the decided ones too."""
+        query = _REFERRALS.format(which=_PENDING if pending_only else _EVER_REFERRED)
+        return self._list("referrals", query, day)
 
     def used(self, resident_key: str, day: date, *, now: datetime) -> int:
         """Fen counted against the resident-day at ``now``."""
@@ -248,14 +295,13 @@ class SqliteLedger:
         """The recorded declaration, or None if the id is unknown."""
         with self._transaction("get", write=False) as conn:
             row = conn.execute(_SELECT_ONE, (declaration_id,)).fetchone()
-        return None if row is None else self._stored(row)
+            uses = self._uses(conn, _USES_OF, declaration_id) if row is not None else {}
+        return None if row is None else self._stored(row, uses.get(declaration_id, ()))
 
     def list_day(self, day: date) -> list[StoredDeclaration]:
         """Every declaration recorded for ``day``, oldest first (exports, officers)."""
         query = f"SELECT {_READ_COLUMNS} FROM declarations WHERE day = ? ORDER BY recorded_at, id"
-        with self._transaction("list_day", write=False) as conn:
-            rows = conn.execute(query, (day.isoformat(),)).fetchall()
-        return [self._stored(row) for row in rows]
+        return self._list("list_day", query, day)
 
     def close(self) -> None:
         """Close the connection; further calls raise LedgerError. Idempotent."""
@@ -264,12 +310,34 @@ class SqliteLedger:
                 self._conn.close()
                 self._conn = None
 
+    def _list(self, op: str, query: str, day: date) -> list[StoredDeclaration]:
+        """The declarations ``query`` selects for ``day``, with their rule uses, read in one transaction."""
+        with self._transaction(op, write=False) as conn:
+            rows = conn.execute(query, (day.isoformat(),)).fetchall()
+            uses = self._uses(conn, _USES_OF_DAY, day.isoformat()) if rows else {}
+        return [self._stored(row, uses.get(row["id"], ())) for row in rows]
+
     @staticmethod
     def _used(conn: sqlite3.Connection, resident_key: str, day: date, now: datetime) -> int:
         """The quota rule's sum for one resident-day at ``now``, inside the caller's transaction."""
         cutoff = _ts(as_utc(now) - GRACE)  # expires_at + GRACE > now  <=>  expires_at > now - GRACE
         value = conn.execute(_USED, (resident_key, day.isoformat(), cutoff)).fetchone()[0]
         return int(value)
+
+    @staticmethod
+    def _rules_used(conn: sqlite3.Connection, decl: Declaration, now: datetime) -> dict[str, int]:
+        """Per capped rule, the quantity the declarations that count at ``now`` already use that resident-day."""
+        cutoff = _ts(as_utc(now) - GRACE)
+        rows = conn.execute(_RULES_USED, (decl.resident_key, decl.day.isoformat(), cutoff)).fetchall()
+        return {str(rule): int(quantity) for rule, quantity in rows}
+
+    @staticmethod
+    def _uses(conn: sqlite3.Connection, query: str, key: str) -> dict[str, list[sqlite3.Row]]:
+        """Rule-use rows by declaration id, in each declaration's order."""
+        found: dict[str, list[sqlite3.Row]] = defaultdict(list)
+        for row in conn.execute(query, (key,)):
+            found[row["declaration_id"]].append(row)
+        return found
 
     @staticmethod
     def _status(conn: sqlite3.Connection, declaration_id: str) -> tuple[Status, str | None]:
@@ -281,8 +349,8 @@ class SqliteLedger:
             raise LedgerError(f"unknown declaration {declaration_id!r}")
         return Status(row["status"]), row["expires_at"]
 
-    def _stored(self, row: sqlite3.Row) -> StoredDeclaration:
-        """Rebuild a StoredDeclaration from a row; LedgerError if the row does not decode."""
+    def _stored(self, row: sqlite3.Row, uses: Sequence[sqlite3.Row]) -> StoredDeclaration:
+        """Rebuild a StoredDeclaration from a row and its rule uses; LedgerError if they do not decode."""
         try:
             decl = Declaration(
                 id=row["id"],
@@ -294,6 +362,7 @@ class SqliteLedger:
                 lines=lines_from_json(row["lines_json"]),
                 limit_fen=row["limit_fen"],
                 rule_version=row["rule_version"],
+                rule_uses=tuple(RuleUse(u["rule_id"], u["unit"], u["quantity"], u["cap"]) for u in uses),
             )
             return StoredDeclaration(
                 declaration=decl,
@@ -305,79 +374,14 @@ class SqliteLedger:
                 void=None if row["voided_at"] is None else VoidRecord(
                     row["voided_by"], row["void_reason"], _parse_ts(row["voided_at"])
                 ),
+                decision=None if row["decision"] is None else DecisionRecord(
+                    row["decided_by"], row["decision"], row["decision_reason"], row["decision_note"],
+                    _parse_ts(row["decided_at"]), row["duty_free_fen"],
+                ),
             )
         except (ValueError, TypeError) as exc:
             problem = f"ledger {self._path}: declaration {row['id']!r} does not decode: {exc}"
             raise LedgerError(problem) from exc
-
-
-def connect(path: Path, busy_timeout_s: float = 5.0) -> sqlite3.Connection:
-    """A connection to the ledger file in WAL with FULL sync and a busy timeout; LedgerError naming the path."""
-    parent = path.parent
-    if not parent.is_dir():
-        raise LedgerError(f"cannot open ledger {path}: directory {parent} does not exist")
-    if path.is_dir():
-        raise LedgerError(f"cannot open ledger {path}: it is a directory")
-    try:
-        # isolation_level=None: no implicit transactions; every transaction below is explicit.
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    except sqlite3.Error as exc:
-        raise LedgerError(f"cannot open ledger {path}: {explain(exc, path)}") from exc
-    try:
-        conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-        _enable_wal(conn, path, busy_timeout_s)
-        # FULL fsyncs the WAL on every commit: an accepted declaration opened the gate, so it must
-        # survive a power cut, not only a process crash (NORMAL may lose the last commits).
-        conn.execute("PRAGMA synchronous = FULL")
-    except sqlite3.Error as exc:
-        conn.close()
-        raise LedgerError(f"cannot open ledger {path}: {explain(exc, path)}") from exc
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-# What the kiosk's operator should read first, by SQLite's primary result code (extended codes share it).
-_REASONS = {
-    "SQLITE_FULL": "the disk is full",
-    "SQLITE_READONLY": "the ledger file is read-only",
-    "SQLITE_IOERR": "disk I/O error (a failing disk, or a file system gone read-only)",
-    "SQLITE_BUSY": "another process kept the ledger locked beyond the busy timeout",
-    "SQLITE_CORRUPT": "the file is damaged",
-    "SQLITE_NOTADB": "the file is not a ledger database",
-    "SQLITE_CANTOPEN": "the file cannot be opened",
-}
-
-
-def explain(exc: sqlite3.Error, path: Path) -> str:
-    """A clear reason for a SQLite failure, then SQLite's own code and words."""
-    name = getattr(exc, "sqlite_errorname", None) or ""
-    reason = next((text for code, text in _REASONS.items() if name == code or name.startswith(code + "_")), "")
-    if name.startswith(("SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_READONLY")) and not os.access(path.parent, os.W_OK):
-        # access(2) reports EROFS even to root: the usual cause is a file system remounted read-only.
-        reason = f"{reason}; its directory is not writable (a read-only file system?)"
-    detail = f"{name}: {exc}" if name else str(exc)
-    return f"{reason} ({detail})" if reason else detail
-
-
-def _enable_wal(conn: sqlite3.Connection, path: Path, busy_timeout_s: float) -> None:
-    """Switch the file to WAL, retrying while another connection holds the lock that needs."""
-    # Changing the journal mode returns SQLITE_BUSY at once, without the busy handler, when another
-    # connection is opening the same new file (seen with 4 kiosks starting together): retry here.
-    for _ in range(max(1, int(busy_timeout_s / _WAL_RETRY_S))):
-        try:
-            mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
-            time.sleep(_WAL_RETRY_S)
-            continue
-        if mode != "wal":
-            raise LedgerError(f"ledger {path}: WAL mode refused (journal_mode={mode})")
-        return
-    raise LedgerError(f"ledger {path}: still locked by another connection after {busy_timeout_s} s")
 
 
 def _row(
@@ -410,9 +414,14 @@ def _row(
     )
 
 
+def _insert_uses(conn: sqlite3.Connection, decl: Declaration) -> None:
+    """Store the declaration's rule uses, in its order, with the declaration."""
+    conn.executemany(_INSERT_USE, [(decl.id, n, u.rule_id, u.unit, u.quantity, u.cap)
+                                   for n, u in enumerate(decl.rule_uses)])
+
+
 def _check_same(row: sqlite3.Row, decl: Declaration) -> None:
     """LedgerError if a known id comes back with another resident, day or amount (an id reused)."""
     stored = (row["resident_key"], row["day"], row["total_fen"])
     if stored != (decl.resident_key, decl.day.isoformat(), decl.total_fen):
         raise LedgerError(f"declaration id {decl.id!r} is already recorded with different content")
-

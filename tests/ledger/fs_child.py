@@ -1,9 +1,10 @@
 """SQLite on a real full disk and on a read-only file system, in a private mount namespace.
 
 Run as ``unshare --mount --propagation private python -m tests.ledger.fs_child DIR``: nothing outside this
-process sees its mounts. A 256 KiB tmpfs mounted on DIR holds the ledger. The child fills the disk, tries to
-hold, frees the space, holds again, then remounts the file system read-only and opens the ledger again. It
-prints one JSON object of what happened; tests/ledger/test_faults.py asserts on it.
+process sees its mounts. A 1 MiB tmpfs mounted on DIR holds the ledger (room enough for the migrations' WAL and
+the checkpoint on close: a smaller one leaves the WAL behind, and a read-only open then succeeds on it). The child
+fills the disk, tries to hold, frees the space, holds again, then remounts the file system read-only and opens
+the ledger again. It prints one JSON object of what happened; tests/ledger/test_faults.py asserts on it.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def _attempt(call: Any) -> str:
 
 def main(mnt: Path) -> dict[str, Any]:
     """Run the scenario on a tmpfs mounted at ``mnt``; every outcome goes into the returned dict."""
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], check=True)
     path, out = mnt / "ledger.db", dict[str, Any]()
     led = SqliteLedger(path)
     out["first"] = _attempt(lambda: led.hold(decl("a", 100_000), now=NOW, ttl_s=120))

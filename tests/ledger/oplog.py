@@ -6,9 +6,9 @@ resulting status otherwise), or ``UNCERTAIN`` when the call raised LedgerError o
 it ran: then either the state before or the state the call would produce is allowed, nothing else.
 
 ``check`` reads the rows straight from the store and lists every problem: a resident-day over the limit now
-(held + committed), an accepted hold whose recorded running total went over the limit when it was accepted
-(the database's own serial order, so an overspend that was later released is still caught), a reported
-declaration missing or in another status, and a row nobody reported.
+(held + committed + the duty-free part of approved referrals), an accepted hold whose recorded running total went
+over the limit when it was accepted (the database's own serial order, so an overspend that was later released is
+still caught), a reported declaration missing or in another status, and a row nobody reported.
 """
 
 from __future__ import annotations
@@ -66,6 +66,8 @@ def check(rows: list[RawRow], logs: Iterable[OpLog], limit_fen: int) -> list[str
     for row in rows:
         if row.status in ("held", "committed"):
             live[(row.resident_key, row.day)] += row.total_fen
+        elif row.status == "approved":  # an officer's approval counts its duty-free part
+            live[(row.resident_key, row.day)] += row.duty_free_fen or 0
         if row.hold_used_fen is not None and row.hold_used_fen > limit_fen:
             problems.append(f"hold {row.id} accepted at a running total of {row.hold_used_fen} > {limit_fen}")
     problems += [f"{key} holds {total} > {limit_fen} now" for key, total in live.items() if total > limit_fen]

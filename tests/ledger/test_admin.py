@@ -14,7 +14,7 @@ from kiosk.declaration import Status
 from kiosk.errors import LedgerError
 from kiosk.ledger import Ledger
 from kiosk.ledger.admin import CSV_COLUMNS, MigrationResult, Quota, export_csv, migrate, remaining
-from tests.ledger.support import DAY, LIMIT, TTL, decl
+from tests.ledger.support import DAY, LATEST, LIMIT, TTL, decl, sugar
 
 
 def test_list_day_returns_the_days_records_oldest_first(ledger: Ledger, clock: FakeClock) -> None:
@@ -51,6 +51,41 @@ def test_export_csv_writes_one_row_per_declaration(ledger: Ledger, clock: FakeCl
     assert '"茶叶 tea"' in first["lines_json"]
 
 
+def test_export_csv_has_the_void_and_decision_columns(ledger: Ledger, clock: FakeClock) -> None:
+    """GIVEN a voided declaration, an approved referral (partly duty-free) and a taxed one THEN the CSV shows who,
+    why, when and how much for each, and empty columns where there was nothing."""
+    start = clock.now()
+    ledger.hold(decl("v", 600_000), now=start, ttl_s=TTL)
+    ledger.commit("v", now=start)
+    clock.advance(10)
+    ledger.void("v", officer="officer-2", reason="wrong goods", now=clock.now())
+    voided_at = clock.now()
+    ledger.hold(decl("c", 500_000, uses=(sugar(700),)), now=clock.now(), ttl_s=TTL)
+    ledger.commit("c", now=clock.now())
+    ledger.refer(decl("a", 400_000), now=clock.now(), reasons=["over_quota"])
+    ledger.refer(decl("t", 100_000), now=clock.now(), reasons=["excluded_goods"])
+    clock.advance(5)
+    ledger.decide("a", officer="officer-7", decision="approved", reason="resident_need", note="药 medicine, 2 boxes",
+                  now=clock.now())
+    ledger.decide("t", officer="officer-7", decision="taxed", reason="commercial", note="", now=clock.now())
+    out = io.StringIO()
+    assert export_csv(ledger, DAY, out) == 4
+    rows = {row["declaration_id"]: row for row in csv.DictReader(io.StringIO(out.getvalue()))}
+    assert list(rows["v"]) == list(CSV_COLUMNS)
+    v, c, a, t = rows["v"], rows["c"], rows["a"], rows["t"]
+    assert (v["status"], v["voided_by"], v["void_reason"], v["voided_at"]) == (
+        "voided", "officer-2", "wrong goods", voided_at.isoformat())
+    assert (v["decision"], v["decided_by"], v["duty_free_fen"], v["taxed_fen"]) == ("", "", "", "")
+    assert (c["voided_by"], c["decision"], c["rule_uses_json"]) == (
+        "", "", '[{"rule_id": "sugar@2026-01-01", "unit": "kg", "quantity": 700, "cap": 1000}]')
+    decided = ("decision", "decided_by", "decision_reason", "decision_note", "decided_at", "duty_free_fen", "taxed_fen")
+    assert tuple(a[k] for k in decided) == (
+        "approved", "officer-7", "resident_need", "药 medicine, 2 boxes", clock.now().isoformat(), "300000", "100000")
+    assert a["status"] == "approved" and a["voided_at"] == ""
+    assert tuple(t[k] for k in decided) == ("taxed", "officer-7", "commercial", "", clock.now().isoformat(), "0",
+                                            "100000")
+
+
 def test_remaining_reports_used_and_left(ledger: Ledger, clock: FakeClock) -> None:
     """remaining() gives used, limit and what is left, never below zero."""
     ledger.hold(decl("a", 300_000), now=clock.now(), ttl_s=TTL)
@@ -61,8 +96,8 @@ def test_remaining_reports_used_and_left(ledger: Ledger, clock: FakeClock) -> No
 def test_migrate_a_sqlite_ledger(tmp_path: Path) -> None:
     """migrate() creates and versions a SQLite ledger, then has nothing more to do."""
     path = tmp_path / "ledger.db"
-    assert migrate(f"sqlite://{path}") == MigrationResult(str(path), 0, 2)
-    assert migrate(f"sqlite://{path}") == MigrationResult(str(path), 2, 2)
+    assert migrate(f"sqlite://{path}") == MigrationResult(str(path), 0, LATEST)
+    assert migrate(f"sqlite://{path}") == MigrationResult(str(path), LATEST, LATEST)
 
 
 def test_migrate_refuses_an_unknown_url() -> None:

@@ -17,7 +17,7 @@ from kiosk.errors import LedgerError
 from kiosk.ledger.admin import migrate
 from kiosk.ledger.offline import Conflict, OfflineLedger, ReconcileReport
 from kiosk.ledger.postgres import PostgresLedger
-from tests.ledger.support import DAY, LIMIT, TTL, decl, raw_reader, status_of
+from tests.ledger.support import DAY, LIMIT, TTL, decl, raw_reader, status_of, sugar
 from tests.ledger.workers import NOW
 from tests.pg_cluster import PGBIN, PgCluster, PgTemplate, _as_postgres, _run
 
@@ -223,6 +223,86 @@ def test_maybe_reconcile_is_rate_limited_and_never_raises(cluster: PgCluster, ur
         finally:
             check.close()
     finally:
+        ledger.close()
+
+
+# --- officers and capped goods -----------------------------------------------------------------------------
+
+
+def test_officers_decide_against_the_port_only(cluster: PgCluster, url: str, tmp_path: Path) -> None:
+    """GIVEN a referral at the port THEN an officer decides it through the wrapper; WHEN the port is down THEN
+    decide raises (allowance on or not) and nothing is journaled."""
+    ledger = offline(url, tmp_path / "journal.db")
+    try:
+        ledger.refer(decl("a", 90_000), now=NOW, reasons=("over_quota",))
+        ledger.refer(decl("b", 90_000), now=NOW, reasons=("over_quota",))
+        [pending_a, pending_b] = ledger.referrals(DAY)
+        assert (pending_a.declaration.id, pending_b.declaration.id) == ("a", "b")
+        stored = ledger.decide("a", officer="o1", decision="approved", reason="ok", note="", now=LATER)
+        assert stored.status is Status.approved and stored.decision is not None
+        assert stored.decision.duty_free_fen == 90_000 and ledger.used("r1", DAY, now=LATER) == 90_000
+        stop(cluster)
+        with pytest.raises(LedgerError, match="cannot reach"):
+            ledger.decide("b", officer="o1", decision="taxed", reason="ok", note="", now=LATER)
+        with pytest.raises(LedgerError, match="cannot reach"):
+            ledger.referrals(DAY)
+        assert ledger.pending() == 0
+    finally:
+        if not (cluster.data / "postmaster.pid").exists():
+            cluster.start()
+        ledger.close()
+
+
+def test_a_referral_journaled_offline_is_written_to_the_port_then_decided(
+    cluster: PgCluster, url: str, tmp_path: Path
+) -> None:
+    """GIVEN a referral journaled while the port was down WHEN it is back THEN officers see it in the queue; deciding
+    it first writes it to the port, and a later reconcile does not undo the decision."""
+    ledger = offline(url, tmp_path / "journal.db")
+    try:
+        stop(cluster)
+        ledger.refer(decl("j", 90_000), now=NOW, reasons=("over_quota",))
+        assert ledger.pending() == 1
+        cluster.start()
+        assert [r.declaration.id for r in ledger.referrals(DAY)] == ["j"]  # from the journal: not at the port yet
+        assert ledger.port.get("j") is None
+        stored = ledger.decide("j", officer="o1", decision="approved", reason="ok", note="", now=LATER)
+        assert stored.status is Status.approved and status_of(ledger.port, "j") is Status.approved
+        assert ledger.pending() == 0 and ledger.referrals(DAY) == []
+        assert ledger.reconcile(LATER) == ReconcileReport()
+        assert status_of(ledger, "j") is Status.approved and ledger.used("r1", DAY, now=LATER) == 90_000
+    finally:
+        ledger.close()
+
+
+def test_a_declaration_held_offline_is_not_a_referral(cluster: PgCluster, url: str, tmp_path: Path) -> None:
+    ledger = offline(url, tmp_path / "journal.db")
+    try:
+        stop(cluster)
+        assert ledger.hold(decl("h", 30_000), now=NOW, ttl_s=TTL).accepted
+        with pytest.raises(LedgerError, match="is held, not referred"):
+            ledger.decide("h", officer="o1", decision="approved", reason="ok", note="", now=LATER)
+    finally:
+        if not (cluster.data / "postmaster.pid").exists():
+            cluster.start()
+        ledger.close()
+
+
+def test_capped_goods_are_never_held_offline(cluster: PgCluster, url: str, tmp_path: Path) -> None:
+    """GIVEN the port down and an allowance WHEN a declaration uses a capped goods rule THEN it fails closed (the
+    port's quantities are unknown); one without capped goods is held offline as before."""
+    ledger = offline(url, tmp_path / "journal.db")
+    try:
+        stop(cluster)
+        with pytest.raises(LedgerError, match="cannot reach"):
+            ledger.hold(decl("s", 1_000, uses=(sugar(100),)), now=NOW, ttl_s=TTL)
+        assert ledger.used("r1", DAY, now=NOW) == 0  # the journal's figure: nothing was taken
+        assert ledger.hold(decl("t", 1_000), now=NOW, ttl_s=TTL).accepted
+        cluster.start()
+        assert ledger.get("s") is None and ledger.port.get("s") is None
+    finally:
+        if not (cluster.data / "postmaster.pid").exists():
+            cluster.start()
         ledger.close()
 
 

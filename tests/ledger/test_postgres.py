@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from kiosk.declaration import Status
 from kiosk.errors import LedgerError
 from kiosk.ledger import GRACE, open_ledger
 from kiosk.ledger.admin import MigrationResult, migrate
-from kiosk.ledger.postgres import PostgresLedger
-from tests.ledger.support import DAY, PG_MIGRATIONS, decl
+from kiosk.ledger.postgres import SWEEP_DAYS, PostgresLedger
+from tests.ledger.support import APPLIED, DAY, LATEST, PG_MIGRATIONS, decl, status_of
 from tests.ledger.workers import NOW, TTL
 from tests.pg_cluster import PgCluster, free_port
 
@@ -55,41 +57,43 @@ def test_malformed_url_is_refused_without_echoing_it(url: str) -> None:
 
 def test_unmigrated_database_is_refused_until_migrated(empty_database: str) -> None:
     """GIVEN an empty database THEN a kiosk refuses it (no auto-migration of a shared database); migrate fixes it."""
-    with pytest.raises(LedgerError, match=r"schema version 0, this software needs 2: run `kiosk ledger migrate`"):
+    needs = rf"schema version 0, this software needs {LATEST}: run `kiosk ledger migrate`"
+    with pytest.raises(LedgerError, match=needs):
         PostgresLedger(empty_database)
-    assert migrate(empty_database) == MigrationResult(empty_database, 0, 2)
-    assert migrate(empty_database) == MigrationResult(empty_database, 2, 2)
+    assert migrate(empty_database) == MigrationResult(empty_database, 0, LATEST)
+    assert migrate(empty_database) == MigrationResult(empty_database, LATEST, LATEST)
     PostgresLedger(empty_database).close()
     with psycopg.connect(empty_database) as conn:
-        applied = conn.execute("SELECT version, name FROM schema_migrations").fetchall()
-        assert applied == [(1, "init"), (2, "void_audit")]
+        applied = conn.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()
+        assert applied == APPLIED
 
 
 def test_newer_schema_is_refused_and_left_alone(pg_database: str) -> None:
-    """A database migrated by newer software (version 3) is refused by kiosks and by migrate, unchanged."""
+    """A database migrated by newer software (version LATEST + 1) is refused by kiosks and by migrate, unchanged."""
     with psycopg.connect(pg_database, autocommit=True) as conn:
-        conn.execute("INSERT INTO schema_migrations (version, name) VALUES (3, 'future')")
-    with pytest.raises(LedgerError, match="schema version 3, newer than this software knows"):
+        conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, 'future')", (LATEST + 1,))
+    with pytest.raises(LedgerError, match=f"schema version {LATEST + 1}, newer than this software knows"):
         PostgresLedger(pg_database)
     with pytest.raises(LedgerError, match="newer"):
         migrate(pg_database)
     with psycopg.connect(pg_database) as conn:
-        assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone() == (3,)
+        assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone() == (LATEST + 1,)
 
 
 def test_later_migrations_apply_in_order_and_keep_data(pg_database: str, tmp_path: Path) -> None:
-    """GIVEN a v2 ledger with data WHEN migrated with a 0003 THEN 0003 runs once, data stays, v2 kiosks refuse it."""
+    """GIVEN a current ledger with data WHEN migrated with one more migration THEN it runs once, the data stays,
+    and kiosks of the current software refuse the database."""
     newer = tmp_path / "migrations"
     newer.mkdir()
-    for name in ("0001_init.sql", "0002_void_audit.sql"):
-        (newer / name).write_text((PG_MIGRATIONS / name).read_text())
-    (newer / "0003_note.sql").write_text("-- a; comment\nALTER TABLE declarations ADD COLUMN note text;\n")
+    for source in PG_MIGRATIONS.glob("*.sql"):
+        (newer / source.name).write_text(source.read_text())
+    (newer / f"{LATEST + 1:04d}_note.sql").write_text("-- a; comment\nALTER TABLE declarations ADD COLUMN note text;\n")
     old = PostgresLedger(pg_database)
     old.hold(decl("a", 100), now=NOW, ttl_s=TTL)
-    with pytest.raises(LedgerError, match="schema version 2, this software needs 3"):
+    with pytest.raises(LedgerError, match=f"schema version {LATEST}, this software needs {LATEST + 1}"):
         PostgresLedger(pg_database, migrations_dir=newer)
-    assert migrate(pg_database, migrations_dir=newer).after == 3
-    assert migrate(pg_database, migrations_dir=newer).before == 3
+    assert migrate(pg_database, migrations_dir=newer).after == LATEST + 1
+    assert migrate(pg_database, migrations_dir=newer).before == LATEST + 1
     upgraded = PostgresLedger(pg_database, migrations_dir=newer)
     assert upgraded.get("a") is not None
     upgraded.close()
@@ -117,9 +121,9 @@ def test_concurrent_migrations_apply_once(empty_database: str) -> None:
     for t in threads:
         t.join(timeout=30)
     assert not errors and len(results) == 4
-    assert all(r.after == 2 for r in results)
+    assert all(r.after == LATEST for r in results)
     with psycopg.connect(empty_database) as conn:
-        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (2,)
+        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (LATEST,)
 
 
 def test_sessions_run_in_utc_with_a_statement_timeout_far_below_grace(pg_database: str) -> None:
@@ -168,4 +172,61 @@ def test_undecodable_row_is_a_ledger_error(pg_database: str) -> None:
         conn.execute("""UPDATE declarations SET lines_json = '[{"code": 1}]'""")
     with pytest.raises(LedgerError, match="'a' does not decode"):
         led.get("a")
+    led.close()
+
+
+# --- HOT updates (migration 0005) ------------------------------------------------------------------------------
+
+# What commit, release and expiry change in a declarations row: no index may cover them, nor test them in a
+# partial index's WHERE clause, or PostgreSQL cannot update the row in place (a HOT update).
+_CHANGED_BY_COMMIT = {"status", "reasons_json", "resolved_at"}
+
+
+def test_no_index_stops_commit_and_release_from_being_hot(pg_database: str) -> None:
+    """The indexes of declarations cover only columns that commit and release never change."""
+    with psycopg.connect(pg_database) as conn:
+        rows = conn.execute(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid), COALESCE(pg_get_expr(i.indpred, i.indrelid), '')"
+            " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'declarations'::regclass"
+        ).fetchall()
+    assert sorted(name for name, _, _ in rows) == ["declarations_day", "declarations_pkey", "declarations_resident_day"]
+    for name, definition, predicate in rows:
+        used = definition.split(" USING ", 1)[1] + " " + predicate
+        assert not any(column in used for column in _CHANGED_BY_COMMIT), (name, definition, predicate)
+
+
+def test_commits_and_releases_are_hot_updates(pg_database: str) -> None:
+    """GIVEN 20 holds WHEN 15 are committed and 5 released THEN all 20 updates are HOT (no index entries)."""
+    led = PostgresLedger(pg_database)
+    for i in range(20):
+        assert led.hold(decl(f"h{i}", 100, resident=f"r{i}"), now=NOW, ttl_s=TTL).accepted
+    for i in range(20):
+        if i % 4:
+            led.commit(f"h{i}", now=NOW)
+        else:
+            led.release(f"h{i}", now=NOW, reason="cancelled")
+    led.close()  # the session's statistics are flushed when it ends
+    deadline = time.monotonic() + 10
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        while True:
+            updated, hot = conn.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables"
+                                        " WHERE relname = 'declarations'").fetchone() or (0, 0)
+            if updated >= 20 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    assert (updated, hot) == (20, 20)
+
+
+def test_expire_holds_sweeps_the_last_days_through_the_day_index(pg_database: str) -> None:
+    """A held row of yesterday is swept; one older than SWEEP_DAYS stays 'held' on record, but counts nothing and
+    a commit of it still answers expired (the quota rule is time-based)."""
+    led = PostgresLedger(pg_database)
+    late = NOW + timedelta(hours=2)
+    led.hold(decl("yesterday", 100, day=DAY - timedelta(days=1)), now=NOW, ttl_s=TTL)
+    led.hold(decl("old", 100, day=DAY - timedelta(days=SWEEP_DAYS + 1)), now=NOW, ttl_s=TTL)
+    led.hold(decl("live", 100), now=late, ttl_s=TTL)
+    assert led.expire_holds(now=late) == 1
+    assert [status_of(led, i) for i in ("yesterday", "old", "live")] == [Status.expired, Status.held, Status.held]
+    assert led.used("r1", DAY - timedelta(days=SWEEP_DAYS + 1), now=late) == 0
+    assert led.commit("old", now=late) is Status.expired
     led.close()

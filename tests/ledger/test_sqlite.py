@@ -13,7 +13,7 @@ from kiosk.clock import FakeClock
 from kiosk.errors import LedgerError
 from kiosk.ledger import open_ledger
 from kiosk.ledger.sqlite import SqliteLedger
-from tests.ledger.support import MIGRATIONS, TTL, decl
+from tests.ledger.support import APPLIED, LATEST, MIGRATIONS, TTL, decl
 
 
 @pytest.mark.parametrize(
@@ -58,41 +58,42 @@ def test_unusable_paths_are_named(tmp_path: Path, kind: str) -> None:
 
 
 def test_schema_is_versioned_and_migrated_once(tmp_path: Path) -> None:
-    """A new file gets user_version 2 (the newest migration), WAL and FULL sync; reopening applies nothing again."""
+    """A new file gets user_version LATEST (the newest migration), WAL and FULL sync; reopening applies nothing."""
     path = tmp_path / "ledger.db"
     for _ in range(2):
         led = SqliteLedger(path)
         assert led._conn is not None and led._conn.execute("PRAGMA synchronous").fetchone()[0] == 2
         led.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST == 5
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         applied = conn.execute("SELECT version, name FROM schema_migrations").fetchall()
-        assert applied == [(1, "init"), (2, "void_audit")]
+        assert applied == APPLIED
     conn.close()
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
-    """A database written by newer code (user_version 3) is refused, and left untouched."""
+    """A database written by newer code (user_version LATEST + 1) is refused, and left untouched."""
     path = tmp_path / "ledger.db"
     SqliteLedger(path).close()
     with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA user_version = 3")
+        conn.execute(f"PRAGMA user_version = {LATEST + 1}")
     conn.close()
-    with pytest.raises(LedgerError, match="schema version 3, newer"):
+    with pytest.raises(LedgerError, match=f"schema version {LATEST + 1}, newer"):
         open_ledger(f"sqlite:///{path}")
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST + 1
     conn.close()
 
 
 def test_later_migrations_apply_in_order_and_keep_data(tmp_path: Path, clock: FakeClock) -> None:
-    """GIVEN a v2 ledger with data WHEN code with 0003 opens it THEN 0003 runs once and the data stays."""
+    """GIVEN a current ledger with data WHEN code with one more migration opens it THEN that one runs once and the
+    data stays."""
     path, newer = tmp_path / "ledger.db", tmp_path / "migrations"
     newer.mkdir()
-    for name in ("0001_init.sql", "0002_void_audit.sql"):
-        (newer / name).write_text((MIGRATIONS / name).read_text())
-    (newer / "0003_note.sql").write_text("-- a; comment\nALTER TABLE declarations ADD COLUMN note TEXT;\n")
+    for source in MIGRATIONS.glob("*.sql"):
+        (newer / source.name).write_text(source.read_text())
+    (newer / f"{LATEST + 1:04d}_note.sql").write_text("-- a; comment\nALTER TABLE declarations ADD COLUMN note TEXT;\n")
     old = SqliteLedger(path)
     old.hold(decl("a", 100), now=clock.now(), ttl_s=TTL)
     old.close()
@@ -101,9 +102,9 @@ def test_later_migrations_apply_in_order_and_keep_data(tmp_path: Path, clock: Fa
     assert upgraded.get("a") is not None
     upgraded.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST + 1
         applied = conn.execute("SELECT * FROM schema_migrations").fetchall()
-        assert applied == [(1, "init"), (2, "void_audit"), (3, "note")]
+        assert applied == [*APPLIED, (LATEST + 1, "note")]
         assert conn.execute("SELECT note FROM declarations").fetchall() == [(None,)]
     conn.close()
     with pytest.raises(LedgerError, match="newer"):
@@ -141,7 +142,7 @@ def test_concurrent_first_open_migrates_once(tmp_path: Path) -> None:
         led.close()
     assert not errors and len(opened) == 4
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [(1,), (2,)]
+        assert conn.execute("SELECT version, name FROM schema_migrations").fetchall() == APPLIED
     conn.close()
 
 

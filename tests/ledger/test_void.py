@@ -17,7 +17,7 @@ from kiosk.declaration import FINAL_STATES, Status, VoidRecord
 from kiosk.errors import LedgerError
 from kiosk.ledger import GRACE, Ledger, beijing_day
 from kiosk.ledger.sqlite import _INSERT, SqliteLedger, _row, _ts
-from tests.ledger.support import DAY, LIMIT, MIGRATIONS, TTL, RawRows, decl, status_of
+from tests.ledger.support import DAY, LATEST, LIMIT, MIGRATIONS, TTL, RawRows, decl, status_of
 
 
 def _committed(ledger: Ledger, clock: FakeClock, decl_id: str, amount: int, **kwargs: object) -> None:
@@ -154,7 +154,7 @@ def test_sqlite_v1_ledger_is_upgraded_with_its_data(tmp_path: Path, clock: FakeC
     finally:
         led.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST
         assert conn.execute("SELECT count(*) FROM audit").fetchone()[0] == 0
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert {"declarations_resident_day", "declarations_status_expiry"} <= names

@@ -26,7 +26,7 @@ from kiosk.errors import LedgerError
 from kiosk.ledger import Ledger, open_ledger
 from kiosk.ledger.postgres import PostgresLedger
 from tests.ledger.oplog import UNCERTAIN, OpLog
-from tests.ledger.support import DAY, LIMIT, decl
+from tests.ledger.support import DAY, LIMIT, decl, food
 
 NOW = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)  # every worker's clock: nothing expires during a test
 TTL = 300.0
@@ -100,6 +100,24 @@ def race_worker(url: str, k: int, rounds: int, amount: int, barrier: Barrier, co
         pending: list[str] = []
         for i in range(60):
             mixed_step(led, rep, rng, f"mix-w{k}-{i}", pending, k)
+        led.close()
+        return {"won": won, "errors": rep.errors}
+
+    _guarded(conn, body)
+
+
+def cap_race_worker(url: str, k: int, rounds: int, grams: int, barrier: Barrier, conn: Connection) -> None:
+    """Hold ``grams`` of food on round r's resident-day together with every other worker; winners commit."""
+
+    def body() -> dict[str, Any]:
+        led, rep = open_ledger(url), Reporter(conn)
+        won = []
+        for r in range(rounds):
+            d = decl(f"food{r}-w{k}", 1_000 + k, resident=f"cook{r}", kiosk=f"k{k}", uses=(food(grams),))
+            barrier.wait(timeout=30)
+            if rep.hold(led, d) == "accepted":
+                won.append(r)
+                rep.commit(led, d.id)
         led.close()
         return {"won": won, "errors": rep.errors}
 
