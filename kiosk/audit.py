@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kiosk.errors import LedgerError
-from kiosk.ledger import as_utc, backend_of, sqlite_path
+from kiosk.ledger import TIME_FORMAT, backend_of, sqlite_path, utc_text
 
 if TYPE_CHECKING:  # psycopg is imported only when a PostgreSQL URL is used
     from kiosk.ledger.pg_schema import PgConnection
@@ -91,9 +91,8 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def format_time(moment: datetime) -> str:
-    """Fixed-width ISO-8601 UTC text with microseconds, as hashed and as stored on SQLite."""
-    return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+format_time = utc_text
+"""Fixed-width ISO-8601 UTC text with microseconds, as hashed and as stored on SQLite."""
 
 
 def record_hash(prev_hash: str, *, kiosk_id: str, seq: int, time: str, kind: str, actor: str, data_json: str) -> str:
@@ -132,7 +131,7 @@ Builder = Callable[[int, str], AuditRecord]
 
 def builder(kiosk_id: str, stamp: str, kind: str, actor: str, data_json: str) -> Builder:
     """The Builder of one record: ``stamp`` is its fixed-width time text, ``data_json`` its canonical data."""
-    moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    moment = datetime.strptime(stamp, TIME_FORMAT).replace(tzinfo=UTC)
 
     def build(seq: int, prev_hash: str) -> AuditRecord:
         digest = record_hash(prev_hash, kiosk_id=kiosk_id, seq=seq, time=stamp, kind=kind, actor=actor,
@@ -363,9 +362,7 @@ class _PgStore:
     """
 
     def __init__(self, url: str, *, lazy: bool = False) -> None:
-        import psycopg
-
-        from kiosk.ledger.postgres import describe_url
+        from kiosk.ledger.postgres import describe_url, unreachable
 
         self._url = url
         self._shown = describe_url(url)
@@ -375,20 +372,19 @@ class _PgStore:
         try:
             self._conn = self._open()
         except LedgerError as exc:
-            if not (lazy and isinstance(exc.__cause__, psycopg.OperationalError)):
+            if not (lazy and unreachable(exc)):
                 raise
 
     def _open(self) -> PgConnection:
         import psycopg
 
         from kiosk.ledger.pg_schema import check_schema
-        from kiosk.ledger.postgres import connect
+        from kiosk.ledger.postgres import connect, first_line
 
         try:
             conn = connect(self._url, statement_timeout_s=5.0, connect_timeout_s=3.0)
         except psycopg.Error as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise LedgerError(f"cannot reach audit log {self._shown}: {first}") from exc
+            raise LedgerError(f"cannot reach audit log {self._shown}: {first_line(exc)}") from exc
         try:
             check_schema(conn, self._shown)
         except BaseException:
@@ -400,6 +396,8 @@ class _PgStore:
     def _session(self, op: str) -> Iterator[PgConnection]:
         """The live session under the lock, in one transaction; a failed one is dropped (the next call reconnects)."""
         import psycopg
+
+        from kiosk.ledger.postgres import first_line
 
         with self._lock:
             if self._closed:
@@ -414,8 +412,9 @@ class _PgStore:
                 if conn.closed or conn.broken:
                     conn.close()
                     self._conn = None
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                raise LedgerError(f"audit {op} failed on {self._shown}: {exc.sqlstate or 'client'}: {first}") from exc
+                raise LedgerError(
+                    f"audit {op} failed on {self._shown}: {exc.sqlstate or 'client'}: {first_line(exc)}"
+                ) from exc
 
     def append(self, kiosk_id: str, build: Builder, *, dedupe: bool = False) -> AuditRecord:
         """Append under the head's row lock; with ``dedupe``, a record equal to the chain's last one (same time,

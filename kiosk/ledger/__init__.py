@@ -40,8 +40,9 @@ from kiosk.declaration import DECISIONS, Declaration, HoldResult, RuleUse, Statu
 from kiosk.errors import LedgerError
 
 __all__ = [
-    "BEIJING", "GRACE", "VOIDABLE", "Ledger", "as_utc", "backend_of", "beijing_day", "cap_totals", "check_decide_args",
-    "check_decision", "check_ttl", "check_void_args", "open_ledger", "over_caps", "sqlite_path", "void_refusal",
+    "BEIJING", "GRACE", "TIME_FORMAT", "VOIDABLE", "Ledger", "as_utc", "backend_of", "beijing_day", "cap_totals",
+    "check_decide_args", "check_decision", "check_ttl", "check_void_args", "open_ledger", "over_caps", "sqlite_path",
+    "utc_text", "void_refusal",
 ]
 
 # An expired hold keeps counting against the quota for GRACE after expires_at. The ledger never reads
@@ -137,6 +138,16 @@ def as_utc(moment: datetime, name: str = "now") -> datetime:
     if not isinstance(moment, datetime) or moment.utcoffset() is None:
         raise ValueError(f"{name} must be an aware datetime, got {moment!r}")
     return moment.astimezone(UTC)
+
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+"""Fixed-width ISO-8601 UTC with microseconds: how the SQLite stores keep a time (text order is time order) and
+the text of a time the audit chain hashes."""
+
+
+def utc_text(moment: datetime) -> str:
+    """An aware ``moment`` as TIME_FORMAT text."""
+    return as_utc(moment).strftime(TIME_FORMAT)
 
 
 def beijing_day(moment: datetime) -> date:

@@ -75,7 +75,7 @@ def migrate(url: str, *, migrations_dir: Path | None = None) -> MigrationResult:
 
 def _migrate_sqlite(path: Path, migrations_dir: Path | None) -> MigrationResult:
     """A SQLite ledger migrates when opened: read the version, open it, report."""
-    from kiosk.ledger.migrate import load_migrations
+    from kiosk.ledger.migrate import load_migrations, schema_version
     from kiosk.ledger.sqlite import SqliteLedger
 
     before = 0
@@ -83,7 +83,7 @@ def _migrate_sqlite(path: Path, migrations_dir: Path | None) -> MigrationResult:
         try:
             conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
             try:
-                before = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                before = schema_version(conn)
             finally:
                 conn.close()
         except sqlite3.Error as exc:

@@ -27,9 +27,9 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-import psycopg
-
 from kiosk.errors import LedgerError
+from kiosk.ledger import utc_text
+from kiosk.ledger.postgres import unreachable
 from kiosk.ledger.sqlite_file import connect, explain, transaction
 
 if TYPE_CHECKING:
@@ -54,7 +54,6 @@ CREATE TABLE IF NOT EXISTS audit_journal (
     data_json  TEXT NOT NULL                        -- canonical JSON
 ) STRICT;
 """
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 class _Database(Protocol):
@@ -71,11 +70,6 @@ class _Database(Protocol):
 
 MakeBuilder = Callable[[str, str, str, str, str], "Builder"]
 """kiosk.audit.builder: the Builder of a record from (kiosk_id, time text, kind, actor, canonical data)."""
-
-
-def _unavailable(exc: LedgerError) -> bool:
-    """True when the database could not be used (connection refused, lost, timed out), not when it refused."""
-    return isinstance(exc.__cause__, psycopg.OperationalError)
 
 
 class JournaledStore:
@@ -106,7 +100,7 @@ class JournaledStore:
                 try:
                     record = self._db.append(kiosk_id, build)
                 except LedgerError as exc:
-                    if not _unavailable(exc):
+                    if not unreachable(exc):
                         raise
                     self._failed(exc)
                 else:
@@ -122,7 +116,7 @@ class JournaledStore:
                 try:
                     self._db.append(kiosk_id, self._make_builder(kiosk_id, at, kind, actor, data_json), dedupe=True)
                 except LedgerError as exc:
-                    if not _unavailable(exc):
+                    if not unreachable(exc):
                         log.error("audit record %d of kiosk %s is refused by the database and stays first in the "
                                   "journal %s (nothing after it is written until it is): %s", n, kiosk_id,
                                   self._path, exc)
@@ -167,7 +161,7 @@ class JournaledStore:
         """Journal one record's content, after every record already waiting."""
         with self._journal("keep") as conn:
             conn.execute("INSERT INTO audit_journal (kiosk_id, at, kind, actor, data_json) VALUES (?, ?, ?, ?, ?)",
-                         (record.kiosk_id, record.time.strftime(_TIME_FORMAT), record.kind, record.actor,
+                         (record.kiosk_id, utc_text(record.time), record.kind, record.actor,
                           record.data_json))
 
     def _waiting(self) -> list[tuple[int, str, str, str, str, str]]:

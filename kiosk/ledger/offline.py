@@ -55,6 +55,7 @@ from kiosk.ledger import (
     check_decision,
     check_ttl,
     check_void_args,
+    utc_text,
     void_refusal,
 )
 from kiosk.ledger import offline_journal as journal
@@ -190,7 +191,7 @@ class OfflineLedger:
             if status in ("committed", "reconciled", "conflict"):
                 raise LedgerError(f"declaration {declaration_id} is committed and cannot be released")
             if status == "held":
-                conn.execute(journal.RESOLVE, ("released", json.dumps([reason]), journal.ts(now), declaration_id))
+                conn.execute(journal.RESOLVE, ("released", json.dumps([reason]), utc_text(now), declaration_id))
                 return Status.released
             return Status(status)
 
@@ -205,17 +206,11 @@ class OfflineLedger:
             except LedgerError as exc:
                 if not self._may_go_offline(exc):
                     raise
-        stamp, reasons_json = journal.ts(now), json.dumps(list(reasons))
+        stamp, reasons_json = utc_text(now), json.dumps(list(reasons))
         with self._journal("refer", write=True) as conn:
             row = conn.execute(journal.SELECT_ONE, (decl.id,)).fetchone()
             if row is None:
-                conn.execute(
-                    "INSERT INTO journal (id, resident_key, masked_id, day, total_fen, limit_fen, declaration_json,"
-                    " status, reasons_json, recorded_at, resolved_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, 'referred', ?, ?, ?)",
-                    (decl.id, decl.resident_key, decl.masked_id, decl.day.isoformat(), decl.total_fen,
-                     decl.limit_fen, decl.to_json(), reasons_json, stamp, stamp),
-                )
+                journal.insert(conn, decl, "referred", stamp, reasons_json=reasons_json, resolved_at=stamp)
                 return
             journal.check_same(row, decl)
             status = row["status"]
@@ -241,7 +236,7 @@ class OfflineLedger:
                 raise void_refusal(declaration_id, Status(status), day, today)
             conn.execute(
                 "UPDATE journal SET status = 'voided', voided_by = ?, void_reason = ?, voided_at = ? WHERE id = ?",
-                (officer, reason, journal.ts(now), declaration_id),
+                (officer, reason, utc_text(now), declaration_id),
             )
             return Status.voided
 
@@ -298,13 +293,9 @@ class OfflineLedger:
 
     def expire_holds(self, *, now: datetime) -> int:
         """Expire due holds in the journal and at the port; offline (allowance on) the journal's only."""
-        stamp = journal.ts(now)
+        stamp = utc_text(now)
         with self._journal("expire_holds", write=True) as conn:
-            local = conn.execute(
-                "UPDATE journal SET status = 'expired', reasons_json = ?, resolved_at = ?"
-                " WHERE status = 'held' AND expires_at <= ?",
-                (json.dumps(["hold_expired"]), stamp, stamp),
-            ).rowcount
+            local = conn.execute(journal.EXPIRE_DUE, (journal.EXPIRED_REASONS, stamp, stamp)).rowcount
         try:
             return local + self._port.expire_holds(now=now)
         except LedgerError as exc:
@@ -400,7 +391,7 @@ class OfflineLedger:
             if self._worker is not None and self._worker.is_alive():
                 return False
             self._last_attempt = as_utc(now)
-            if not self._has_pending():
+            if not self.pending():
                 return False
             if not background:
                 self._reconcile_quietly(now)
@@ -476,26 +467,21 @@ class OfflineLedger:
         with self._journal("reconcile", write=True) as conn:
             conn.execute(
                 "UPDATE journal SET status = ?, reconciled_at = ?, conflict_reason = ? WHERE id = ?",
-                (status, journal.ts(now), reason, declaration_id),
+                (status, utc_text(now), reason, declaration_id),
             )
 
     def _hold_offline(self, decl: Declaration, now: datetime, ttl: timedelta) -> HoldResult:
-        stamp = journal.ts(now)
+        stamp = utc_text(now)
         ceiling = min(self._cap, decl.limit_fen)
         with self._journal("hold", write=True) as conn:
             row = conn.execute(journal.SELECT_ONE, (decl.id,)).fetchone()
             if row is not None:
                 return self._replay_hold(conn, row, decl, now, ceiling)
-            used = self._journaled_in(conn, decl.resident_key, decl.day, now)
+            used = _journal_sum(conn, journal.JOURNALED, decl.resident_key, decl.day, now)
             if used + decl.total_fen > ceiling:
                 return HoldResult(False, used, max(0, ceiling - used))
             used += decl.total_fen
-            conn.execute(
-                "INSERT INTO journal (id, resident_key, masked_id, day, total_fen, limit_fen, declaration_json,"
-                " status, hold_used_fen, recorded_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'held', ?, ?, ?)",
-                (decl.id, decl.resident_key, decl.masked_id, decl.day.isoformat(), decl.total_fen, decl.limit_fen,
-                 decl.to_json(), used, stamp, journal.ts(as_utc(now) + ttl)),
-            )
+            journal.insert(conn, decl, "held", stamp, hold_used_fen=used, expires_at=utc_text(as_utc(now) + ttl))
             return HoldResult(True, used, max(0, ceiling - used))
 
     def _journaled_hold(self, decl: Declaration) -> HoldResult | None:
@@ -515,11 +501,11 @@ class OfflineLedger:
         journal.check_same(row, decl)
         if row["hold_used_fen"] is not None:
             return HoldResult(True, row["hold_used_fen"], max(0, ceiling - row["hold_used_fen"]))
-        used = self._journaled_in(conn, decl.resident_key, decl.day, now)
+        used = _journal_sum(conn, journal.JOURNALED, decl.resident_key, decl.day, now)
         return HoldResult(False, used, max(0, ceiling - used))
 
     def _commit_offline(self, declaration_id: str, now: datetime) -> Status:
-        stamp = journal.ts(now)
+        stamp = utc_text(now)
         with self._journal("commit", write=True) as conn:
             row = conn.execute("SELECT status, expires_at FROM journal WHERE id = ?", (declaration_id,)).fetchone()
             if row is None:
@@ -532,25 +518,18 @@ class OfflineLedger:
             if row["expires_at"] is not None and row["expires_at"] > stamp:
                 conn.execute(journal.RESOLVE, ("committed", "[]", stamp, declaration_id))
                 return Status.committed
-            conn.execute(journal.RESOLVE, ("expired", json.dumps(["hold_expired"]), stamp, declaration_id))
+            conn.execute(journal.RESOLVE, ("expired", journal.EXPIRED_REASONS, stamp, declaration_id))
             return Status.expired
 
     def _journaled(self, resident_key: str, day: date, now: datetime) -> int:
+        """Fen journaled for the resident-day that count at ``now``, reconciled or not (what offline grants)."""
         with self._journal("used", write=False) as conn:
-            return self._journaled_in(conn, resident_key, day, now)
-
-    @staticmethod
-    def _journaled_in(conn: sqlite3.Connection, resident_key: str, day: date, now: datetime) -> int:
-        cutoff = journal.ts(as_utc(now) - GRACE)
-        return int(conn.execute(journal.JOURNALED, (resident_key, day.isoformat(), cutoff)).fetchone()[0])
+            return _journal_sum(conn, journal.JOURNALED, resident_key, day, now)
 
     def _pending(self, resident_key: str, day: date, now: datetime) -> int:
-        cutoff = journal.ts(as_utc(now) - GRACE)
+        """Fen journaled for the resident-day that count at ``now`` and the port does not count yet."""
         with self._journal("used", write=False) as conn:
-            return int(conn.execute(journal.PENDING, (resident_key, day.isoformat(), cutoff)).fetchone()[0])
-
-    def _has_pending(self) -> bool:
-        return self.pending() > 0
+            return _journal_sum(conn, journal.PENDING, resident_key, day, now)
 
     def _in_journal(self, declaration_id: str) -> bool:
         return self._journal_row(declaration_id) is not None
@@ -573,3 +552,10 @@ class OfflineLedger:
         with transaction(self._lock, self._conn, what="offline journal", path=str(self._path), op=op,
                          begin="BEGIN IMMEDIATE" if write else "BEGIN") as conn:
             yield conn
+
+
+def _journal_sum(conn: sqlite3.Connection, query: str, resident_key: str, day: date, now: datetime) -> int:
+    """A journal sum (journal.JOURNALED or journal.PENDING) of the resident-day at ``now``, in the caller's
+    transaction."""
+    cutoff = utc_text(as_utc(now) - GRACE)  # expires_at + GRACE > now, as the port ledger counts
+    return int(conn.execute(query, (resident_key, day.isoformat(), cutoff)).fetchone()[0])

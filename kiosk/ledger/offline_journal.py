@@ -13,7 +13,6 @@ from pathlib import Path
 
 from kiosk.declaration import Declaration, Status, StoredDeclaration, VoidRecord
 from kiosk.errors import LedgerError
-from kiosk.ledger import as_utc
 
 # Journal statuses: the real ledger's, plus reconciled (now recorded at the port) and conflict (the port
 # refused it: the goods left on the offline allowance, an officer must look).
@@ -58,11 +57,22 @@ COLUMNS = (
 )
 SELECT_ONE = f"SELECT {COLUMNS} FROM journal WHERE id = ?"
 RESOLVE = "UPDATE journal SET status = ?, reasons_json = ?, resolved_at = ? WHERE id = ?"
+EXPIRED_REASONS = json.dumps(["hold_expired"])
+EXPIRE_DUE = (
+    "UPDATE journal SET status = 'expired', reasons_json = ?, resolved_at = ? WHERE status = 'held' AND expires_at <= ?"
+)
 
 
-def ts(moment: datetime) -> str:
-    """Fixed-width ISO-8601 UTC text (text order is time order), as kiosk.ledger.sqlite."""
-    return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def insert(conn: sqlite3.Connection, decl: Declaration, status: str, recorded_at: str, *, reasons_json: str = "[]",
+           hold_used_fen: int | None = None, expires_at: str | None = None, resolved_at: str | None = None) -> None:
+    """Journal ``decl`` with ``status`` (``held`` by an offline hold, ``referred`` by an offline refer)."""
+    conn.execute(
+        "INSERT INTO journal (id, resident_key, masked_id, day, total_fen, limit_fen, declaration_json, status,"
+        " reasons_json, hold_used_fen, recorded_at, expires_at, resolved_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (decl.id, decl.resident_key, decl.masked_id, decl.day.isoformat(), decl.total_fen, decl.limit_fen,
+         decl.to_json(), status, reasons_json, hold_used_fen, recorded_at, expires_at, resolved_at),
+    )
 
 
 def parse_ts(text: str | None) -> datetime | None:

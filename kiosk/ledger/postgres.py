@@ -75,7 +75,7 @@ from kiosk.ledger import (
 )
 from kiosk.ledger.pg_schema import PgConnection, check_schema
 
-__all__ = ["SWEEP_DAYS", "PostgresLedger", "connect", "describe_url"]
+__all__ = ["SWEEP_DAYS", "PostgresLedger", "connect", "describe_url", "first_line", "unreachable"]
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ class PostgresLedger:
         try:
             self._conn = self._open(time.monotonic())
         except LedgerError as exc:
-            if not (lazy and _unreachable(exc)):
+            if not (lazy and unreachable(exc)):
                 raise
             log.warning("ledger %s cannot be reached at start; every call tries again: %s", self._shown, exc)
 
@@ -330,7 +330,7 @@ class PostgresLedger:
                     if retried or time.monotonic() >= deadline:
                         raise LedgerError(
                             f"ledger {op} on {self._shown}: the connection was lost and the call could not be "
-                            f"completed ({_first_line(exc)})"
+                            f"completed ({first_line(exc)})"
                         ) from exc
                     retried = True
 
@@ -357,10 +357,10 @@ class PostgresLedger:
             except psycopg.OperationalError as exc:
                 if time.monotonic() + _RECONNECT_PAUSE_S >= deadline:
                     self._down = True
-                    raise LedgerError(f"cannot reach ledger {self._shown}: {_first_line(exc)}") from exc
+                    raise LedgerError(f"cannot reach ledger {self._shown}: {first_line(exc)}") from exc
                 time.sleep(_RECONNECT_PAUSE_S)
             except psycopg.Error as exc:
-                raise LedgerError(f"cannot open ledger {self._shown}: {_first_line(exc)}") from exc
+                raise LedgerError(f"cannot open ledger {self._shown}: {first_line(exc)}") from exc
         self._down = False
         try:
             check_schema(conn, self._shown, self._migrations_dir)
@@ -381,7 +381,7 @@ class PostgresLedger:
         reason = _REASONS.get(type(exc))
         if isinstance(exc, pg_errors.QueryCanceled):
             reason = f"no answer within statement_timeout ({self._statement_timeout_s:g} s)"
-        detail = f"{exc.sqlstate or 'client'}: {_first_line(exc)}"
+        detail = f"{exc.sqlstate or 'client'}: {first_line(exc)}"
         return f"{reason} ({detail})" if reason else detail
 
     def _stored(self, row: tuple[Any, ...]) -> StoredDeclaration:
@@ -446,8 +446,9 @@ def _use_args(decl: Declaration) -> tuple[list[str], list[str], list[int], list[
     return [u.rule_id for u in uses], [u.unit for u in uses], [u.quantity for u in uses], [u.cap for u in uses]
 
 
-def _unreachable(exc: LedgerError) -> bool:
-    """True when ``exc`` says the server could not be reached (not a schema or a URL problem)."""
+def unreachable(exc: LedgerError) -> bool:
+    """True when ``exc`` says the server could not be reached or the session was lost (connection refused, lost,
+    timed out), not that it refused the call (a schema, a URL or a data problem)."""
     return isinstance(exc.__cause__, psycopg.OperationalError)
 
 
@@ -463,7 +464,7 @@ def _utc_or_none(moment: datetime | None) -> datetime | None:
     return None if moment is None else moment.astimezone(UTC)
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     """The first line of an exception's text (server errors add DETAIL and HINT lines)."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

@@ -40,6 +40,7 @@ from kiosk.ledger import (
     check_ttl,
     check_void_args,
     over_caps,
+    utc_text,
     void_refusal,
 )
 from kiosk.ledger.migrate import apply_migrations
@@ -98,18 +99,13 @@ _EXPIRED_REASONS = json.dumps(["hold_expired"])
 _DECIDED = frozenset({Status.approved, Status.taxed, Status.rejected})
 
 
-def _ts(moment: datetime) -> str:
-    """Fixed-width ISO-8601 UTC text, so that text order in SQL is time order."""
-    return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _parse_ts(text: str) -> datetime:
-    """Inverse of ``_ts``."""
+    """Inverse of ``utc_text``."""
     return datetime.fromisoformat(text).astimezone(UTC)
 
 
 def _parse_optional_ts(text: str | None) -> datetime | None:
-    """Inverse of ``_ts`` for a nullable column."""
+    """Inverse of ``utc_text`` for a nullable column."""
     return None if text is None else _parse_ts(text)
 
 
@@ -156,8 +152,8 @@ class SqliteLedger:
     def hold(self, decl: Declaration, *, now: datetime, ttl_s: float) -> HoldResult:
         """Check the quota and the goods caps and record ``decl`` as held, atomically; a retry returns the first
         result."""
-        stamp = _ts(now)
-        expires_at = _ts(as_utc(now) + check_ttl(ttl_s))
+        stamp = utc_text(now)
+        expires_at = utc_text(as_utc(now) + check_ttl(ttl_s))
         with self._transaction("hold", write=True) as conn:
             row = conn.execute(_SELECT_ONE, (decl.id,)).fetchone()
             if row is not None:
@@ -184,7 +180,7 @@ class SqliteLedger:
 
     def commit(self, declaration_id: str, *, now: datetime) -> Status:
         """Commit a live hold; an expired hold becomes ``expired`` (the caller then refers)."""
-        stamp = _ts(now)
+        stamp = utc_text(now)
         with self._transaction("commit", write=True) as conn:
             status, expires_at = self._status(conn, declaration_id)
             if status is not Status.held:
@@ -197,7 +193,7 @@ class SqliteLedger:
 
     def release(self, declaration_id: str, *, now: datetime, reason: str) -> Status:
         """Give a hold's quota back; LedgerError if it is already committed."""
-        stamp = _ts(now)
+        stamp = utc_text(now)
         if not isinstance(reason, str) or not reason:
             raise ValueError(f"release needs a reason, got {reason!r}")
         with self._transaction("release", write=True) as conn:
@@ -211,7 +207,7 @@ class SqliteLedger:
 
     def refer(self, decl: Declaration, *, now: datetime, reasons: Sequence[str]) -> None:
         """Record ``decl`` as referred to an officer (no quota used); idempotent."""
-        stamp = _ts(now)
+        stamp = utc_text(now)
         if isinstance(reasons, str) or not reasons or not all(isinstance(r, str) and r for r in reasons):
             raise ValueError(f"refer needs a non-empty list of reason keys, got {reasons!r}")
         reasons_json = json.dumps(list(reasons))
@@ -232,7 +228,7 @@ class SqliteLedger:
 
     def void(self, declaration_id: str, *, officer: str, reason: str, now: datetime) -> Status:
         """An officer voids a committed or approved declaration of today: its quota returns at once."""
-        stamp = _ts(now)
+        stamp = utc_text(now)
         today = beijing_day(now)
         check_void_args(officer, reason)
         with self._transaction("void", write=True) as conn:
@@ -251,7 +247,7 @@ class SqliteLedger:
         self, declaration_id: str, *, officer: str, decision: str, reason: str, note: str, now: datetime
     ) -> StoredDeclaration:
         """An officer decides a referral of today; ``approved`` counts min(total, remaining) from now on."""
-        stamp = _ts(now)
+        stamp = utc_text(now)
         today = beijing_day(now)
         check_decide_args(officer, decision, reason, note)
         # BEGIN IMMEDIATE, as a hold: the remaining quota cannot change between the sum and the approval.
@@ -287,7 +283,7 @@ class SqliteLedger:
 
     def expire_holds(self, *, now: datetime) -> int:
         """Mark held declarations with ``expires_at <= now`` as expired; return how many."""
-        stamp = _ts(now)
+        stamp = utc_text(now)
         with self._transaction("expire_holds", write=True) as conn:
             return conn.execute(_EXPIRE_DUE, (_EXPIRED_REASONS, stamp, stamp)).rowcount
 
@@ -320,14 +316,14 @@ class SqliteLedger:
     @staticmethod
     def _used(conn: sqlite3.Connection, resident_key: str, day: date, now: datetime) -> int:
         """The quota rule's sum for one resident-day at ``now``, inside the caller's transaction."""
-        cutoff = _ts(as_utc(now) - GRACE)  # expires_at + GRACE > now  <=>  expires_at > now - GRACE
+        cutoff = utc_text(as_utc(now) - GRACE)  # expires_at + GRACE > now  <=>  expires_at > now - GRACE
         value = conn.execute(_USED, (resident_key, day.isoformat(), cutoff)).fetchone()[0]
         return int(value)
 
     @staticmethod
     def _rules_used(conn: sqlite3.Connection, decl: Declaration, now: datetime) -> dict[str, int]:
         """Per capped rule, the quantity the declarations that count at ``now`` already use that resident-day."""
-        cutoff = _ts(as_utc(now) - GRACE)
+        cutoff = utc_text(as_utc(now) - GRACE)
         rows = conn.execute(_RULES_USED, (decl.resident_key, decl.day.isoformat(), cutoff)).fetchall()
         return {str(rule): int(quantity) for rule, quantity in rows}
 
@@ -400,7 +396,7 @@ def _row(
         decl.resident_key,
         decl.masked_id,
         decl.day.isoformat(),
-        _ts(decl.created_at),
+        utc_text(decl.created_at),
         lines_to_json(decl.lines),
         decl.total_fen,
         decl.limit_fen,

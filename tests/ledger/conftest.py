@@ -18,6 +18,7 @@ import pytest
 
 from kiosk.ledger import Ledger, open_ledger
 from kiosk.ledger.admin import migrate
+from tests.ledger.pg_outage import running
 from tests.ledger.support import RawRows, raw_reader
 from tests.pg_cluster import PgCluster, PgTemplate, PgUnavailable, require_binaries
 
@@ -47,12 +48,8 @@ def pg_template() -> Iterator[PgTemplate]:
 @pytest.fixture(scope="session")
 def pg_cluster(pg_template: PgTemplate) -> Iterator[PgCluster]:
     """The session's throwaway cluster (fsync off: speed; durability is not what these tests check)."""
-    cluster = PgCluster(pg_template)
-    try:
-        cluster.start()
+    with running(PgCluster(pg_template)) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from kiosk.ledger.admin import migrate
 from kiosk.ledger.postgres import PostgresLedger
 from kiosk.ledger.sqlite import SqliteLedger
 from tests.ledger.oplog import UNCERTAIN, check
+from tests.ledger.pg_outage import running
 from tests.ledger.support import DAY, LIMIT, RawRows, decl, raw_reader, status_of
 from tests.ledger.workers import NOW, TTL, finish, hammer_worker, hold_and_wait, pump, spawn
 from tests.pg_cluster import PgCluster, PgTemplate
@@ -93,12 +94,8 @@ def test_kiosks_killed_mid_call_leave_no_half_done_record(ledger_url: str, raw_r
 @pytest.fixture
 def own_cluster(pg_template: PgTemplate) -> Iterator[PgCluster]:
     """A cluster of this test's own, so that restarting it disturbs no other test."""
-    cluster = PgCluster(pg_template)
-    try:
-        cluster.start()
+    with running(PgCluster(pg_template)) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.mark.postgres

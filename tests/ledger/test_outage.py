@@ -26,14 +26,14 @@ from kiosk.demo_data import DEMO_CARDS
 from kiosk.errors import LedgerError
 from kiosk.events import DeviceReading
 from kiosk.ledger import open_ledger
-from kiosk.ledger.admin import migrate
 from kiosk.ledger.audit_journal import RETRY_S, JournaledStore
 from kiosk.ledger.offline import OfflineLedger, port_unavailable
 from kiosk.ledger.postgres import PostgresLedger
 from kiosk.runtime import build_kiosk
+from tests.ledger.pg_outage import fresh_database, running, stop
 from tests.ledger.support import DAY, decl
 from tests.ledger.workers import NOW, TTL
-from tests.pg_cluster import PGBIN, PgCluster, PgTemplate, _as_postgres, _run
+from tests.pg_cluster import PgCluster, PgTemplate
 
 pytestmark = pytest.mark.postgres
 
@@ -41,30 +41,15 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture(scope="module")
 def cluster(pg_template: PgTemplate) -> Iterator[PgCluster]:
     """A cluster of this module's own: its tests stop and start it."""
-    own = PgCluster(pg_template)
-    try:
-        own.start()
+    with running(PgCluster(pg_template)) as own:
         yield own
-    finally:
-        own.stop()
 
 
 @pytest.fixture
 def url(cluster: PgCluster, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh, migrated database; the server is running again after the test, whatever happened."""
-    name = f"outage_{request.node.name.replace('[', '_').replace(']', '')}"[:60]
-    db_url = cluster.create_database(name)
-    migrate(db_url)
-    yield db_url
-    if not (cluster.data / "postmaster.pid").exists():
-        cluster.start()
-    cluster.drop_database(name)
-
-
-def stop(cluster: PgCluster) -> None:
-    """``pg_ctl stop -m fast``: the port database is gone, its data kept."""
-    _run(_as_postgres([str(PGBIN / "pg_ctl"), "-D", str(cluster.data), "-m", "fast", "-w", "stop"]),
-         "stopping PostgreSQL", cluster.log)
+    with fresh_database(cluster, f"outage_{request.node.name.replace('[', '_').replace(']', '')}"[:60]) as db_url:
+        yield db_url
 
 
 class Ticker:

@@ -15,8 +15,8 @@ import pytest
 from kiosk.clock import FakeClock
 from kiosk.declaration import FINAL_STATES, Status, VoidRecord
 from kiosk.errors import LedgerError
-from kiosk.ledger import GRACE, Ledger, beijing_day
-from kiosk.ledger.sqlite import _INSERT, SqliteLedger, _row, _ts
+from kiosk.ledger import GRACE, Ledger, beijing_day, utc_text
+from kiosk.ledger.sqlite import _INSERT, SqliteLedger, _row
 from tests.ledger.support import DAY, LATEST, LIMIT, MIGRATIONS, TTL, RawRows, decl, status_of
 
 
@@ -142,7 +142,7 @@ def test_sqlite_v1_ledger_is_upgraded_with_its_data(tmp_path: Path, clock: FakeC
     v1.mkdir()
     (v1 / "0001_init.sql").write_text((MIGRATIONS / "0001_init.sql").read_text())
     SqliteLedger(path, migrations_dir=v1).close()
-    stamp, later = _ts(clock.now()), _ts(clock.now() + timedelta(seconds=TTL))
+    stamp, later = utc_text(clock.now()), utc_text(clock.now() + timedelta(seconds=TTL))
     with sqlite3.connect(path) as conn:  # rows as the v1 code wrote them
         conn.execute(_INSERT, _row(decl("a", 300_000), Status.committed, (), stamp, later, stamp, 300_000))
         conn.execute(_INSERT, _row(decl("b", 1), Status.referred, ("x",), stamp, None, stamp, None))
