@@ -304,19 +304,20 @@ def trace_port(port: Any, ring: FrameRing, policy: FramePolicy | None = None) ->
     def traced_read(size: int = 1) -> bytes:
         data: bytes = read(size)
         if data:
-            _record(ring, RX, data, policy)
+            capture(ring, RX, data, policy)
         return data
 
     def traced_write(data: Any) -> Any:
         written = write(data)
-        _record(ring, TX, bytes(data), policy)
+        capture(ring, TX, bytes(data), policy)
         return written
 
     port.read = traced_read
     port.write = traced_write
 
 
-def _record(ring: FrameRing, direction: str, data: bytes, policy: FramePolicy | None) -> None:
+def capture(ring: FrameRing, direction: str, data: bytes, policy: FramePolicy | None = None) -> None:
+    """``ring.record`` for a capture hook: a failure is logged, never raised into the device."""
     try:
         ring.record(direction, data, policy)
     except Exception:  # a diagnostics bug must never break a device

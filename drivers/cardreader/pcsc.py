@@ -226,7 +226,7 @@ class PcscCard:
         wire.debug("%s TX %s", self._reader.name, apdu.hex(" "))
         ring = self._reader.frames
         if ring is not None:      # /diag: commands whole, responses as their status word only
-            ring.record(frames.TX, apdu, frames.APDU)
+            frames.capture(ring, frames.TX, apdu, frames.APDU)
         hr, response = scard.SCardTransmit(self._handle, self._protocol, list(apdu))
         if _hr(hr):
             raise self._reader.error(_hr(hr), "transmit")
@@ -238,7 +238,7 @@ class PcscCard:
         # responses may hold personal data (DG1): only their length and status reach the wire log
         wire.debug("%s RX %d bytes, SW %s", self._reader.name, len(raw), raw[-2:].hex())
         if ring is not None:
-            ring.record(frames.RX, raw, frames.APDU)
+            frames.capture(ring, frames.RX, raw, frames.APDU)
         return raw
 
     def disconnect(self, *, reset: bool) -> None:

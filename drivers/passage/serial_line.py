@@ -23,11 +23,10 @@ import time
 
 import serial
 
-from ..errors import DeviceGone
 from ..framing import LineFramer
 from ..gate_events import DIRECTIONS, PassageSeen
 from ..options import Option
-from ..serialport import PORT_ERRORS, close_quietly, gone, open_port
+from ..serialport import close_quietly, open_port, read_burst
 
 log = logging.getLogger(__name__)
 wire = logging.getLogger("kiosk.wire")
@@ -98,17 +97,7 @@ class TurnstileLine:
             log.warning("turnstile %s: ignored line %r", self.name, line[:MAX_LINE])
 
     def _receive(self, timeout: float) -> bytes:
-        port = self._port
-        if port is None:
-            raise DeviceGone("turnstile port is not open", device=self.name, url=self.url)
-        try:
-            if port.timeout != timeout:
-                port.timeout = timeout
-            data: bytes = port.read(1)
-            if data:
-                data += port.read(port.in_waiting)
-        except PORT_ERRORS as exc:
-            raise gone(self.name, self.url, "turnstile port lost", exc) from exc
+        data = read_burst(self._port, timeout, name=self.name, url=self.url, what="turnstile")
         if data:
             wire.debug("%s < %s", self.name, data.hex(" "))
         return data

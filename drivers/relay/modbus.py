@@ -208,7 +208,7 @@ class ModbusRelay:
                 failed = False
             finally:
                 self._end_pulse(quiet=failed)
-        self._check_released("stays energised after the pulse", force=True)
+        self._check_released("stays energised after the pulse")
         self._next_idle_check = self._monotonic() + IDLE_CHECK_S
         log.info("relay %s pulsed channel=%d seconds=%.3f flash=%s", self.name, self.channel, duration,
                  self.use_flash)
@@ -296,15 +296,14 @@ class ModbusRelay:
                 raise
             log.error("relay %s: idle after a failed pulse also failed: %s", self.name, exc)
 
-    def _check_released(self, what: str, *, force: bool = True) -> None:
+    def _check_released(self, what: str) -> None:
         """Read the gate relay back; if released, drive it idle once more; RelayStuck if it stays so."""
         if not self._gate_released():
             return
-        if force:
-            log.warning("relay %s: relay %d %s: driving it idle", self.name, self.channel, what)
-            self._write_gate(released=False)
-            if not self._gate_released():
-                return
+        log.warning("relay %s: relay %d %s: driving it idle", self.name, self.channel, what)
+        self._write_gate(released=False)
+        if not self._gate_released():
+            return
         raise RelayStuck(f"relay {self.channel} {what} (read-back)", device=self.name, url=self.url)
 
     def _supervise_idle(self) -> None:

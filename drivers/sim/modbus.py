@@ -44,7 +44,6 @@ REQUEST_LENGTH = 8
 FAULTS = ("no_reply", "lost_reply", "bad_crc", "exception", "junk")
 
 
-
 @dataclass
 class _Fault:
     kind: str

@@ -28,6 +28,7 @@ from drivers.relay.modbus_frames import BadCrc, IllegalDataAddress, NoReply, fla
 from drivers.runner import DeviceRunner, Health, HealthState
 from drivers.sim.modbus import ModbusRelaySimulator
 from kiosk.clock import SystemClock
+from tests.drivers.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,15 +37,6 @@ ON0 = bytes.fromhex("01 05 00 00 FF 00 8C 3A")
 FLASH0_500MS = bytes.fromhex("01 05 02 00 00 05 0C 71")
 READ_COIL0 = bytes.fromhex("01 01 00 00 00 01 FD CA")
 READ_DI1 = bytes.fromhex("01 02 00 00 00 01 B9 CA")
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-    """Poll ``predicate`` until true; fail the test at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout:.1f} s")
-        time.sleep(0.002)
 
 
 class Interrupted(BaseException):

@@ -19,18 +19,10 @@ from drivers.scanner.serial_line import SerialScanner
 from drivers.sim.lcus import LcusSimulator
 from drivers.sim.scanner import ScannerSimulator
 from kiosk.clock import SystemClock
+from tests.drivers.waiting import wait_for
 
 CH1_ON, CH1_OFF = bytes.fromhex("A0 01 01 A2"), bytes.fromhex("A0 01 00 A1")
 EAN13 = "5901234123457"
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-    """Poll ``predicate`` until true; fail the test at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout:.1f} s")
-        time.sleep(0.005)
 
 
 class Recorder:

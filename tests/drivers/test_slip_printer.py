@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from drivers.runner import DeviceRunner, Health, HealthState
 from drivers.sim.printer import EscposPrinterSimulator
 from kiosk.clock import SystemClock
 from kiosk.printing import SlipPrinting, SlipResult
+from tests.drivers.waiting import wait_for
 
 INIT_CHINESE = bytes.fromhex("1B 40 1C 26")
 CUT = bytes.fromhex("1B 64 06 1D 56 00")
@@ -45,15 +46,6 @@ QR_DF_G123 = bytes.fromhex(
     "1D 28 6B 03 00 31 51 30")          # print
 CENTER, LEFT = bytes.fromhex("1B 61 01"), bytes.fromhex("1B 61 00")
 PLAIN = bytes.fromhex("1B 21 00 1B 21 00 1B 21 00 1B 45 00")
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-    """Poll ``predicate`` until true; fail the test at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout:.1f} s")
-        time.sleep(0.005)
 
 
 # -- rendering, byte-exact ------------------------------------------------------------------
