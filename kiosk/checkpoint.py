@@ -33,13 +33,14 @@ from .clock import Clock
 from .declaration import Declaration
 from .errors import LedgerError
 from .events import Cancel, Confirm, DeviceHealth, DeviceReading, EventBus, GateResult, RemoveLine, Touch
-from .gate import GateControl
+from .gate import ANSWER_S as GATE_ANSWER_S
+from .gate import GateControl, withdraw_unanswered
 from .identity import mask_id, resident_key
 from .ledger import Ledger
 from .officer_commands import OFFICER_MESSAGES, OfficerCommands, Show
 from .policy import Decision, decide, rule_for, trade_day
 from .printing import SlipPrinting, SlipResult
-from .release_flow import Outcome, ReleaseFlow
+from .release_flow import Outcome, ReleaseFlow, record_referral
 from .residents import REFERRAL_REASONS, check_eligibility
 from .session import OUTCOMES, SHOPPING, Phase, Rules, Session
 from .slip import slip_key
@@ -52,8 +53,6 @@ __all__ = ["OUTCOMES", "SHOPPING", "Checkpoint", "Phase", "Rules", "Session"]
 STATE_TOPIC = "checkpoint.state"
 ALERT_TOPIC = "checkpoint.alert"
 EXPIRE_EVERY_S = 30.0
-GATE_ANSWER_S = 10.0
-"""Longest wait for the relay's answer after a pulse was asked for (pulses are capped at a few s)."""
 
 
 class Checkpoint:
@@ -206,9 +205,10 @@ class Checkpoint:
         elif self._phase_until is not None and now >= self._phase_until:
             if self.phase is Phase.APPROVED and self.session and self.session.declaration:
                 decl_id = self.session.declaration.id
-                if self.gate.cancel(decl_id):   # the pulse never started: safe to give the quota back
-                    self._gate_result(GateResult(decl_id, "the gate did not answer in time"))
-                else:                           # it is pulsing now: its own result will come
+                unanswered = withdraw_unanswered(self.gate, decl_id)
+                if unanswered is not None:
+                    self._gate_result(unanswered)
+                else:
                     log.warning("gate pulse for declaration %s still running; waiting for it", decl_id)
                     self._phase_until = now + GATE_ANSWER_S
             else:
@@ -365,10 +365,8 @@ class Checkpoint:
             self._phase_until = None          # the passage window decides, not a screen timer
         elif outcome.kind == "committed":
             self.audit.release(outcome.declaration, "committed", ())
-            try:
-                s.used_fen = self.ledger.used(s.key, s.day, now=self.clock.now())
-            except LedgerError as exc:
-                log.warning("could not refresh the quota after commit: %s", exc)
+            if outcome.used_fen is not None:      # read by the release flow right after the commit
+                s.used_fen = outcome.used_fen
             self._enter(Phase.GATE)
         else:
             self.audit.release(outcome.declaration, "released", outcome.reasons)
@@ -401,11 +399,7 @@ class Checkpoint:
 
     def _refer(self, decl: Declaration, reasons: tuple[str, ...], *, record: bool = True) -> None:
         if record:
-            try:
-                self.ledger.refer(decl, now=self.clock.now(), reasons=reasons)
-            except LedgerError as exc:
-                log.error("could not record referral declaration=%s: %s", decl.id, exc)
-                reasons = reasons + ("ledger_unavailable",)
+            reasons = record_referral(self.ledger, decl, self.clock.now(), reasons)
         self._log_decision(decl, "referred", reasons)
         self._enter(Phase.REFERRED, reasons)
 

@@ -13,6 +13,9 @@ from typing import Any, Protocol
 
 from .events import GateResult
 
+ANSWER_S = 10.0
+"""Longest wait for the relay's answer after a pulse was asked for (pulses are capped at a few s)."""
+
 
 class _Runner(Protocol):
     @property
@@ -54,3 +57,15 @@ class GateControl:
         """Withdraw a pulse that has not started; False when it is running or done (wait for it)."""
         fut = self._pending.get(declaration_id)
         return fut is None or fut.cancel()
+
+
+class _Cancels(Protocol):
+    def cancel(self, declaration_id: str) -> bool: ...
+
+
+def withdraw_unanswered(gate: _Cancels, pulse_id: str) -> GateResult | None:
+    """A pulse the relay has not answered within ANSWER_S: withdrawn when it has not started (the fault
+    GateResult to act on, safe to give the quota back), None when it is running (its own result will come)."""
+    if gate.cancel(pulse_id):
+        return GateResult(pulse_id, "the gate did not answer in time")
+    return None

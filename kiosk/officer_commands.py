@@ -193,7 +193,7 @@ class OfficerCommands:
 
     def _manual(self, msg: ManualRelease) -> None:
         cp = self.cp
-        if cp.phase in IN_FLIGHT or cp.release.declaration is not None or cp.release.watch is not None:
+        if cp.phase in IN_FLIGHT or cp.release.busy():
             raise OfficerError("declaration_in_flight", "a resident's declaration is being released at this kiosk "
                                                         f"({cp.phase.value}): release by hand once it is done")
         if self.hand.busy():
@@ -232,19 +232,18 @@ class OfficerCommands:
         data: dict[str, Any] = {"pulse_id": pulse.pulse_id, "outcome": outcome.kind}
         if outcome.detail:
             data["error" if outcome.kind == "fault" else "detail"] = outcome.detail
+        if pulse.declaration_id is not None:
+            data["declaration_id"] = pulse.declaration_id
+            self.cp.audit.officer_action("gate_release", pulse.officer, data)
+        elif outcome.kind != "passed":
+            self.cp.audit.officer_action("manual_release_done", pulse.officer, data)
+        if outcome.kind in ("fault", "not_passed"):
+            self._alert(f"hand_release_{outcome.kind}", data)
         if pulse.declaration_id is None:
-            if outcome.kind != "passed":
-                self.cp.audit.officer_action("manual_release_done", pulse.officer, data)
-            if outcome.kind in ("fault", "not_passed"):
-                self._alert(f"hand_release_{'fault' if outcome.kind == 'fault' else 'not_passed'}", data)
             # answered after the audit, so the officer's "released" is already on record
             HandRelease.answer(pulse, released=outcome.kind != "fault",
                                error=outcome.detail if outcome.kind == "fault" else None)
             return None
-        data["declaration_id"] = pulse.declaration_id
-        self.cp.audit.officer_action("gate_release", pulse.officer, data)
-        if outcome.kind in ("fault", "not_passed"):
-            self._alert(f"hand_release_{'fault' if outcome.kind == 'fault' else 'not_passed'}", data)
         if not self._on_screen(pulse.declaration_id):
             return None
         return {

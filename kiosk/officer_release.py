@@ -22,14 +22,10 @@ from typing import Any
 from .clock import Clock
 from .config import ReleaseConfig
 from .events import GateResult
-from .gate import GateControl
+from .gate import ANSWER_S, GateControl, withdraw_unanswered
 from .release import ReleaseEvent, ReleaseWatch
 
 log = logging.getLogger(__name__)
-
-ANSWER_S = 10.0
-"""Longest wait for the relay's answer (the checkpoint's GATE_ANSWER_S): then the pulse is withdrawn if it
-has not started, or waited for if it has."""
 
 
 @dataclass
@@ -126,8 +122,9 @@ class HandRelease:
             return None
         now = self.clock.monotonic()
         if not pulse.pulsed and now >= pulse.asked_at + ANSWER_S:
-            if self.gate.cancel(pulse.pulse_id):
-                return self.on_gate_result(GateResult(pulse.pulse_id, "the gate did not answer in time"))
+            unanswered = withdraw_unanswered(self.gate, pulse.pulse_id)
+            if unanswered is not None:
+                return self.on_gate_result(unanswered)
             pulse.asked_at = now            # it is pulsing now: its own result will come
             return None
         if pulse.watch is None:

@@ -77,16 +77,13 @@ class ReleaseWatch:
         """The pulse came back (``error`` None) or failed; opens the passage window."""
         if self.state not in (ReleaseState.PULSING, ReleaseState.PASSED) or self.window_ends is not None:
             return []
-        if error is not None:
-            if self.state is ReleaseState.PASSED:
-                self.window_ends = at + self.passage_timeout_s
-                return [self._event("gate_fault", at, error)]
+        if error is not None and self.state is ReleaseState.PULSING:
             self.state = ReleaseState.FAULT
             return [self._event("gate_fault", at, error)]
-        self.window_ends = at + self.passage_timeout_s
+        self.window_ends = at + self.passage_timeout_s     # someone may have passed already: a window all the same
         if self.state is ReleaseState.PULSING:
             self.state = ReleaseState.WAITING
-        return []
+        return [] if error is None else [self._event("gate_fault", at, error)]
 
     def passage(self, direction: str | None, at: float) -> list[ReleaseEvent]:
         """A PassageSeen arrived at ``at``."""

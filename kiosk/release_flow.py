@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from .clock import Clock
@@ -39,11 +40,23 @@ COMMIT_RETRY_S = 2.0
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the resident should see next: ``waiting`` (walk through), ``committed`` or ``referred``."""
+    """What the resident should see next: ``waiting`` (walk through), ``committed`` or ``referred``;
+    ``used_fen``: the resident's quota used today as read after a commit (None when not read)."""
 
     kind: str
     declaration: Declaration
     reasons: tuple[str, ...] = ()
+    used_fen: int | None = None
+
+
+def record_referral(ledger: Ledger, decl: Declaration, now: datetime, reasons: tuple[str, ...]) -> tuple[str, ...]:
+    """Record ``decl`` as referred; the reasons to show (``ledger_unavailable`` added when it could not be)."""
+    try:
+        ledger.refer(decl, now=now, reasons=reasons)
+    except LedgerError as exc:
+        log.error("could not record referral declaration=%s: %s", decl.id, exc)
+        return reasons + ("ledger_unavailable",)
+    return reasons
 
 
 class ReleaseFlow:
@@ -65,6 +78,10 @@ class ReleaseFlow:
         self.last_slip: SlipResult | None = None
         self._uncommitted: dict[str, Declaration] = {}
         self._next_retry = 0.0
+
+    def busy(self) -> bool:
+        """True while a declaration is being released (its pulse asked for, or its passage window open)."""
+        return self.declaration is not None or self.watch is not None
 
     def start(self, decl: Declaration) -> None:
         """The hold is placed: ask for the pulse (the result arrives as a GateResult)."""
@@ -160,11 +177,21 @@ class ReleaseFlow:
             log.error("commit failed declaration=%s, will retry: %s", decl.id, exc)
             self._uncommitted[decl.id] = decl
             self._alert("commit_pending", {"declaration_id": decl.id})
-            return Outcome("committed", decl)
+            return Outcome("committed", decl, used_fen=self._used(decl, now))
         if status is not Status.committed:
             return self._refer(decl, ("hold_expired",))
-        self._print(decl, now)
-        return Outcome("committed", decl)
+        used = self._used(decl, now)          # read once: for the slip and for the screen
+        if used is not None:
+            self._print(decl, now, used)
+        return Outcome("committed", decl, used_fen=used)
+
+    def _used(self, decl: Declaration, now: Any) -> int | None:
+        """The resident's quota used today, read after the commit (None, logged, when the ledger cannot say)."""
+        try:
+            return self.ledger.used(decl.resident_key, decl.day, now=now)
+        except LedgerError as exc:
+            log.warning("could not read the quota used after commit declaration=%s: %s", decl.id, exc)
+            return None
 
     def _release(self, decl: Declaration, reason: str, detail: str) -> Outcome:
         log.error("release ended without passage declaration=%s reason=%s %s", decl.id, reason, detail)
@@ -176,18 +203,14 @@ class ReleaseFlow:
         return self._refer(decl, (reason,))
 
     def _refer(self, decl: Declaration, reasons: tuple[str, ...]) -> Outcome:
-        try:
-            self.ledger.refer(decl, now=self.clock.now(), reasons=reasons)
-        except LedgerError as exc:
-            log.error("could not record referral declaration=%s: %s", decl.id, exc)
-            reasons = reasons + ("ledger_unavailable",)
-        return Outcome("referred", decl, reasons)
+        return Outcome("referred", decl, record_referral(self.ledger, decl, self.clock.now(), reasons))
 
-    def _print(self, decl: Declaration, now: Any) -> None:
+    def _print(self, decl: Declaration, now: Any, used: int | None = None) -> None:
         if self.printer is None or self._slip_key is None:
             return
         try:
-            used = self.ledger.used(decl.resident_key, decl.day, now=now)
+            if used is None:
+                used = self.ledger.used(decl.resident_key, decl.day, now=now)
             doc = slip_document(decl, remaining_fen=max(0, decl.limit_fen - used), key=self._slip_key, issued_at=now)
         except Exception:  # the slip must never stand between the resident and the gate
             log.exception("could not prepare the slip for declaration %s", decl.id)
