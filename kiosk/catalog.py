@@ -22,7 +22,7 @@ from types import MappingProxyType
 from kiosk.csvrows import StrPath
 from kiosk.data_rows import FIRST_DAY
 from kiosk.gtin import GTIN_LENGTHS
-from kiosk.gtin import gtin_check_ok as _gtin_check_ok
+from kiosk.gtin import gtin_check_ok as gtin_check_ok  # re-exported: the catalog's check-digit test
 
 LANGUAGES = ("zh", "en", "ru", "kk", "ug")
 UNITS = ("piece", "kg")
@@ -32,11 +32,6 @@ CURRENCIES = ("CNY", "KZT")
 _DIGITS = re.compile(r"[0-9]+")
 IN_STORE_CODE = re.compile(r"(?:02|2[0-9])[0-9]{1,5}")
 """An in-store item code: a variable-measure prefix and 1-5 item digits (kiosk.barcodes item_code)."""
-
-
-def gtin_check_ok(code: str) -> bool:
-    """True if ``code`` is an EAN-8, UPC-A, EAN-13 or GTIN-14 with a correct mod-10 check digit."""
-    return _gtin_check_ok(code)
 
 
 def code_key(code: str) -> str | None:

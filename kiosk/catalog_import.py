@@ -22,12 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from kiosk.catalog import CURRENCIES, IN_STORE_CODE, LANGUAGES, UNITS, Product, gtin_check_ok
+from kiosk.catalog import CURRENCIES, IN_STORE_CODE, LANGUAGES, UNITS, Product
 from kiosk.countries import is_country
-from kiosk.csvrows import CsvRow, RowProblem, StrPath, raise_problems, read_rows
-from kiosk.data_rows import Checked, parse_day, repeated_keys, show, split_checked, text_problem
+from kiosk.csvrows import CsvRow, RowProblem, StrPath, raise_problems
+from kiosk.data_rows import Checked, parse_day, parse_rows, repeated_keys, show, split_checked, text_problem
 from kiosk.goods_rules import RuleBook, unit_conflicts
-from kiosk.gtin import GTIN_LENGTHS
+from kiosk.gtin import GTIN_LENGTHS, gtin_check_ok
 from kiosk.money import parse_units
 
 COLUMNS = ("code", *(f"name_{lang}" for lang in ("zh", "ug", "kk", "ru", "en")), "unit", "price", "currency",
@@ -70,7 +70,8 @@ def _hs_problem(hs: str) -> str | None:
 def parse_row(row: CsvRow) -> tuple[Product | None, list[str]]:
     """The product version of one CSV row, or None with every problem of the row."""
     v = row.values
-    problems = [p for p in (_code_problem(v["code"]),) if p]
+    code_problem = _code_problem(v["code"])
+    problems = [code_problem] if code_problem else []
     if not v["name_zh"]:
         problems.append("missing Chinese name (name_zh)")
     for lang in LANGUAGES:
@@ -105,13 +106,7 @@ def check_catalog_file(path: StrPath, *, existing: Iterable[Product] = (),
     ``existing`` are the versions already stored: the file's rows replace those with the same code and
     day, and the unit check looks at the catalog as it would be after the import.
     File-level problems (unreadable, not UTF-8, wrong header, no rows) raise DataError."""
-    rows, problems = read_rows(path, COLUMNS)
-    items: list[tuple[int, Product]] = []
-    for row in rows:
-        product, row_problems = parse_row(row)
-        if product is not None:
-            items.append((row.line, product))
-        problems.extend((row.line, p) for p in row_problems)
+    items, problems = parse_rows(path, COLUMNS, parse_row)
     problems += repeated_keys(
         (line, (p.key, p.price_from), f"code {p.code} for price_from {p.price_from.isoformat()}")
         for line, p in items)

@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
 
     serve = sub.add_parser("serve", help="run the kiosk on the configured devices")
-    serve.add_argument("--config", type=Path, default=Path(os.environ.get("KIOSK_CONFIG", "/etc/kiosk/kiosk.toml")))
+    serve.add_argument("--config", type=Path, default=cli_tools.DEFAULT_CONFIG)
     serve.set_defaults(func=_serve)
 
     check = sub.add_parser("check-config", help="validate a config file and print it, secrets masked")

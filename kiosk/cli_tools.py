@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -109,31 +110,27 @@ def _registry_import(args: argparse.Namespace) -> int:
     return 3 if report.rejected else 0
 
 
-def _print(result: dict[str, Any], ok: bool) -> int:
+def _run_tool(command: str, tool: Callable[[], dict[str, Any]], ok_key: str = "ok", hint: str = "") -> int:
+    """Print a techtools result as JSON: exit 0 when ``result[ok_key]``, else 1; a bad argument exits 2."""
+    try:
+        result = tool()
+    except ValueError as exc:
+        print(f"kiosk {command}: {exc}{hint}", file=sys.stderr)
+        return 2
     print(json.dumps(result, ensure_ascii=False))
-    return 0 if ok else 1
+    return 0 if result.get(ok_key) else 1
 
 
 def _gate_pulse(args: argparse.Namespace) -> int:
     from .techtools import gate_pulse
 
-    try:
-        result = gate_pulse(args.driver, args.url, args.channel, args.ms, args.unit)
-    except ValueError as exc:
-        print(f"kiosk gate pulse: {exc}", file=sys.stderr)
-        return 2
-    return _print(result, bool(result.get("ok")))
+    return _run_tool("gate pulse", lambda: gate_pulse(args.driver, args.url, args.channel, args.ms, args.unit))
 
 
 def _gate_inputs(args: argparse.Namespace) -> int:
     from .techtools import gate_inputs
 
-    try:
-        result = gate_inputs(args.url, args.unit)
-    except ValueError as exc:
-        print(f"kiosk gate inputs: {exc}", file=sys.stderr)
-        return 2
-    return _print(result, bool(result.get("ok")))
+    return _run_tool("gate inputs", lambda: gate_inputs(args.url, args.unit))
 
 
 def _slip_verify(args: argparse.Namespace) -> int:
@@ -141,12 +138,8 @@ def _slip_verify(args: argparse.Namespace) -> int:
     from .techtools import verify_slip_payload
 
     secret = os.environ.get(SECRET_ENV, "").encode()
-    try:
-        result = verify_slip_payload(args.payload, slip_key(secret))
-    except ValueError as exc:
-        print(f"kiosk slip verify: {exc} (set {SECRET_ENV})", file=sys.stderr)
-        return 2
-    return _print(result, bool(result.get("genuine")))
+    return _run_tool("slip verify", lambda: verify_slip_payload(args.payload, slip_key(secret)),
+                     ok_key="genuine", hint=f" (set {SECRET_ENV})")
 
 
 def _decode(args: argparse.Namespace) -> int:

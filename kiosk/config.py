@@ -403,13 +403,12 @@ def _layout(e: _Table, index: int, claimed: dict[str, int]) -> VariableMeasureLa
 
 
 def _offline_journal(value: str, ledger_url: str | None, base: Path) -> Path:
-    """The offline journal: as given (relative to the config folder), else next to a SQLite ledger file,
-    else in the state directory."""
+    """The offline journal: as given (relative to the config folder), else next to a SQLite ledger file
+    (``<ledger>-offline-journal.db``), else in the state directory."""
     if value:
         return _path(value, base)
-    url = _sqlite_relative(ledger_url, base)
-    if url.startswith("sqlite:///"):
-        ledger_file = Path("/" + url[len("sqlite:///"):].lstrip("/"))
+    ledger_file = _sqlite_file(ledger_url, base)
+    if ledger_file is not None:
         return ledger_file.with_name(ledger_file.stem + "-offline-journal.db")
     return STATE_DIR / "offline-journal.db"
 
@@ -419,10 +418,16 @@ def _beside_ledger(value: str, ledger_url: str | None, base: Path, name: str) ->
     the state directory."""
     if value:
         return _path(value, base)
+    ledger_file = _sqlite_file(ledger_url, base)
+    return ledger_file.with_name(name) if ledger_file is not None else STATE_DIR / name
+
+
+def _sqlite_file(ledger_url: str | None, base: Path) -> Path | None:
+    """The file of a ``sqlite:///`` ledger URL (a relative one against the config folder), else None."""
     url = _sqlite_relative(ledger_url, base)
     if url.startswith("sqlite:///"):
-        return Path("/" + url[len("sqlite:///"):].lstrip("/")).with_name(name)
-    return STATE_DIR / name
+        return Path("/" + url[len("sqlite:///"):].lstrip("/"))
+    return None
 
 
 def _sqlite_relative(url: str | None, base: Path) -> str:

@@ -11,15 +11,13 @@ start: restart it to use a new catalog (dated rows in force later need no restar
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from .cli_tools import DEFAULT_CONFIG
 from .errors import DataError
-
-DEFAULT_CONFIG = Path(os.environ.get("KIOSK_CONFIG", "/etc/kiosk/kiosk.toml"))
 
 
 def register(sub: Any) -> None:

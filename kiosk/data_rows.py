@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Generic, TypeVar
 
-from kiosk.csvrows import RowProblem
+from kiosk.csvrows import CsvRow, RowProblem, StrPath, read_rows
 
 T = TypeVar("T")
 
@@ -73,6 +73,20 @@ class Checked(Generic[T]):
 
     good: tuple[tuple[int, T], ...]
     rejected: tuple[RejectedRow, ...]
+
+
+def parse_rows(path: StrPath, columns: Sequence[str],
+               parse: Callable[[CsvRow], tuple[T | None, list[str]]]) -> tuple[list[tuple[int, T]], list[RowProblem]]:
+    """Read a CSV file (``read_rows``) and ``parse`` each row: the parsed items with their lines, and every
+    problem so far (row shape and each row's own); callers add their cross-row checks, then ``split_checked``."""
+    rows, problems = read_rows(path, columns)
+    items: list[tuple[int, T]] = []
+    for row in rows:
+        item, row_problems = parse(row)
+        if item is not None:
+            items.append((row.line, item))
+        problems.extend((row.line, p) for p in row_problems)
+    return items, problems
 
 
 def split_checked(items: Iterable[tuple[int, T]], problems: Iterable[RowProblem]) -> Checked[T]:

@@ -27,8 +27,8 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 
 from kiosk.catalog import Product
-from kiosk.csvrows import CsvRow, RowProblem, StrPath, read_rows
-from kiosk.data_rows import Checked, parse_day, repeated_keys, show, split_checked
+from kiosk.csvrows import CsvRow, RowProblem, StrPath
+from kiosk.data_rows import Checked, parse_day, parse_rows, repeated_keys, show, split_checked
 from kiosk.goods_rules import KINDS, GoodsRule, RuleBook, unit_conflicts, version_name
 from kiosk.money import parse_units
 
@@ -125,13 +125,7 @@ def _unit_problems(items: Sequence[tuple[int, GoodsRule]], stored: RuleBook,
 def check_rules_file(path: StrPath, *, stored: RuleBook | None = None, products: Iterable[Product] = (),
                      today: date | None = None) -> Checked[GoodsRule]:
     """Every row of a goods-rules CSV checked, against each other, the stored versions and the catalog."""
-    rows, problems = read_rows(path, COLUMNS)
-    items: list[tuple[int, GoodsRule]] = []
-    for row in rows:
-        rule, row_problems = parse_rule_row(row)
-        if rule is not None:
-            items.append((row.line, rule))
-        problems.extend((row.line, p) for p in row_problems)
+    items, problems = parse_rows(path, COLUMNS, parse_rule_row)
     problems += repeated_keys((line, (r.version, r.hs_prefix),
                                f"HS prefix {r.hs_prefix} in version {r.version.isoformat()}") for line, r in items)
     problems += _disagreements(items)

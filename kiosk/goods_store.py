@@ -1,7 +1,7 @@
 """The goods store: one SQLite file holding the imported catalog versions, exchange rates and goods rules.
 
 It lives in the kiosk's state directory next to the ledger (``[data] goods_db``; by default
-``<ledger>-goods.db`` beside a SQLite ledger, else ``/var/lib/kiosk/goods.db``).  ``kiosk catalog|rates|
+``goods.db`` beside a SQLite ledger, else ``/var/lib/kiosk/goods.db``).  ``kiosk catalog|rates|
 rules import`` write it, each import in one transaction (all of it or nothing); the kiosk reads it
 whole at start.  Catalog rows and rates are merged by key (code and day, currency and day): a row
 replaces the stored row with the same key, others stay, so history and scheduled changes are kept.

@@ -23,8 +23,8 @@ from datetime import date
 from decimal import Decimal
 
 from kiosk.catalog import CURRENCIES
-from kiosk.csvrows import CsvRow, StrPath, read_rows
-from kiosk.data_rows import Checked, parse_day, repeated_keys, show, split_checked
+from kiosk.csvrows import CsvRow, StrPath
+from kiosk.data_rows import Checked, parse_day, parse_rows, repeated_keys, show, split_checked
 from kiosk.money import convert_to_fen, decimal_text
 
 COLUMNS = ("date", "currency", "cny_per_100")
@@ -113,13 +113,7 @@ def parse_rate_row(row: CsvRow) -> tuple[Rate | None, list[str]]:
 
 def check_rates_file(path: StrPath) -> Checked[Rate]:
     """Every row of a rates CSV checked; a currency and date given twice rejects both lines."""
-    rows, problems = read_rows(path, COLUMNS)
-    items: list[tuple[int, Rate]] = []
-    for row in rows:
-        rate, row_problems = parse_rate_row(row)
-        if rate is not None:
-            items.append((row.line, rate))
-        problems.extend((row.line, p) for p in row_problems)
+    items, problems = parse_rows(path, COLUMNS, parse_rate_row)
     problems += repeated_keys((line, (r.currency, r.day), f"a {r.currency} rate for {r.day.isoformat()}")
                               for line, r in items)
     return split_checked(items, problems)
