@@ -47,6 +47,7 @@ from kiosk.checkpoint import STATE_TOPIC
 from kiosk.demo import make_demo
 from kiosk.demo_data import DEMO_CARDS
 from kiosk.events import Cancel, Subscription
+from tests.service_support import wait_until
 
 BAUD = 115200
 RUNS = int(os.environ.get("BENCH_RUNS", "30"))
@@ -59,17 +60,6 @@ POLL_S = 0.4                    # SamvReader's default poll_interval_s, which th
 PLACEMENT = random.Random(11)
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = Path(os.environ.get("KIOSK_TEST_OUTPUT", ROOT / "test-output"))
-
-
-def wait_until(predicate: Any, what: str, timeout: float = 10.0) -> Any:
-    """Poll ``predicate`` until it is truthy; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.005)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def next_identified(sub: Subscription, timeout: float = 5.0) -> float:

@@ -1,7 +1,8 @@
 """Helpers for running ``kiosk serve`` as systemd would: a fake NOTIFY_SOCKET and simulated devices.
 
-Used by tests/test_service.py and benchmarks/bench_service.py.  The listener is what systemd is
-to the service: an AF_UNIX datagram socket (abstract, ``@name``) receiving ``KEY=value`` lines.
+Used by tests/test_service.py and benchmarks/bench_service.py (``wait_until`` also by tests/web/conftest.py
+and benchmarks/bench_card_to_screen.py).  The listener is what systemd is to the service: an AF_UNIX
+datagram socket (abstract, ``@name``) receiving ``KEY=value`` lines.
 """
 
 from __future__ import annotations

@@ -36,17 +36,10 @@ def create_app(config: Mapping[str, Any] | None = None, *, service: Any, sim: An
         app.config.setdefault("SECURE_COOKIES", security.secure_cookies)
     app.config.setdefault("SECRET_KEY", None)        # no Flask cookie session: staff sessions are server-side
 
-    from . import api, auth, openapi, resident, stream
+    from . import api, auth, diag, metrics, officer, openapi, resident, stream
     auth.init_app(app)
-    app.register_blueprint(resident.bp)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(stream.bp)
-    from . import officer
-    app.register_blueprint(officer.bp)
-    app.register_blueprint(openapi.bp)
-    from . import diag, metrics
-    app.register_blueprint(diag.bp)
-    app.register_blueprint(metrics.bp)
+    for blueprint in (resident.bp, api.bp, stream.bp, officer.bp, openapi.bp, diag.bp, metrics.bp):
+        app.register_blueprint(blueprint)
     if sim is not None:
         from . import sim as sim_panel
         app.register_blueprint(sim_panel.bp)

@@ -17,7 +17,7 @@ from kiosk.events import Cancel, Confirm, RemoveLine, Touch
 from kiosk.session import Phase
 
 from .extension import current_service
-from .openapi import PUBLIC
+from .openapi import ERROR_CONTENT, PUBLIC
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -71,15 +71,14 @@ def _submit(message: Any) -> Any:
 
 # -- OpenAPI (merged into /api/openapi.json by web/openapi.py) ---------------------------------------
 
-_JSON_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 _STATE = {"description": "The state snapshot after the checkpoint handled the command.",
           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StateSnapshot"}}}}
 _COMMAND_RESPONSES = {
     "200": _STATE,
-    "404": {"description": "Unknown command.", "content": _JSON_ERROR},
+    "404": {"description": "Unknown command.", "content": ERROR_CONTENT},
     "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
     "503": {"description": "The checkpoint did not answer within COMMAND_TIMEOUT_S; the command stays queued.",
-            "content": _JSON_ERROR},
+            "content": ERROR_CONTENT},
 }
 _COMMAND_BODY = {"required": True, "description": "Any JSON (the command carries no data; {} is usual).",
                  "content": {"application/json": {"schema": {"type": "object"}}}}

@@ -25,7 +25,7 @@ from kiosk.session import Phase
 
 from . import auth
 from .extension import current_service
-from .openapi import SESSION, SESSION_CSRF
+from .openapi import ERROR_CONTENT, SESSION, SESSION_CSRF
 
 bp = Blueprint("diag", __name__)
 bp.before_request(auth.require_role("technician"))
@@ -179,7 +179,6 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 _REF = "#/components/schemas/"
 _ERRORS = {"401": {"$ref": "#/components/responses/Unauthorized"},
            "403": {"$ref": "#/components/responses/Forbidden"}}
-_ERROR_BODY = {"application/json": {"schema": {"$ref": _REF + "Error"}}}
 
 
 def _ok(description: str, schema: str) -> dict[str, Any]:
@@ -199,7 +198,7 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
         "summary": "One configured device (idcard, scanner, gate, ...) with its last frames.",
         "parameters": [{"name": "role", "in": "path", "required": True, "schema": {"type": "string"}}],
         "responses": {"200": _ok("The device.", "DiagDevice"), **_ERRORS,
-                      "404": {"description": "No device of that role is configured.", "content": _ERROR_BODY}},
+                      "404": {"description": "No device of that role is configured.", "content": ERROR_CONTENT}},
     }},
     "/api/v1/diag/config": _get("getDiagConfig", "The resolved config, secrets masked.", "DiagConfig"),
     "/api/v1/diag/logs": {"get": {
@@ -211,7 +210,7 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
             {"name": "limit", "in": "query", "required": False,
              "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LOG_LINES, "default": 100}}],
         "responses": {"200": _ok("The lines.", "DiagLogs"), **_ERRORS,
-                      "400": {"description": "A level or limit out of range.", "content": _ERROR_BODY}},
+                      "400": {"description": "A level or limit out of range.", "content": ERROR_CONTENT}},
     }},
     "/api/v1/diag/doctor": _get("getDiagDoctor", "kiosk doctor's checks, run now inside the kiosk.", "DiagDoctor"),
     "/api/v1/diag/selftest/{test}": {"post": {
@@ -226,11 +225,11 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
             "200": _ok("The test ran: ok, or what went wrong (timeout, the card's failure, the device's error).",
                        "SelfTestResult"),
             "400": {"description": "A field this test does not take or out of range, or a gate pulse without "
-                                   'confirm = "pulse".', "content": _ERROR_BODY},
+                                   'confirm = "pulse".', "content": ERROR_CONTENT},
             **_ERRORS,
-            "404": {"description": "No such self-test.", "content": _ERROR_BODY},
+            "404": {"description": "No such self-test.", "content": ERROR_CONTENT},
             "409": {"description": "Not now: a resident is in a session (resident_session), another test runs "
-                                   "(busy), the device is not configured or not connected.", "content": _ERROR_BODY},
+                                   "(busy), the device is not configured or not connected.", "content": ERROR_CONTENT},
             "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
         },
     }},

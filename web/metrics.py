@@ -22,6 +22,7 @@ from kiosk.metrics import CONTENT_TYPE
 
 from . import auth
 from .extension import current_service
+from .openapi import ERROR_CONTENT
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,7 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
                     "content": {"text/plain": {"schema": {"type": "string"}}}},
             "401": {"$ref": "#/components/responses/Unauthorized"},
             "403": {"$ref": "#/components/responses/Forbidden"},
-            "503": {"description": "This kiosk keeps no metrics.",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "503": {"description": "This kiosk keeps no metrics.", "content": ERROR_CONTENT},
         },
     }},
 }

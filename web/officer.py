@@ -22,7 +22,7 @@ from werkzeug.exceptions import UnsupportedMediaType
 from kiosk.officer_codes import OfficerError
 from kiosk.officer_desk import OfficerDesk
 
-from .auth import actor, current_user, require_role
+from .auth import actor, require_role
 from .extension import current_service
 from .officer_openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS
 
@@ -89,10 +89,8 @@ def _day() -> date:
 @bp.get("/officer/")
 def index() -> Any:
     """The console: queue, alerts, the gate, tools."""
-    session = current_user()
     desk = _desk()
     return render_template("officer/index.html", codes=desk.codes(), kiosk_id=desk.rules.kiosk_id,
-                           officer=session.user if session else "", csrf_token=session.csrf if session else "",
                            today=desk.today().isoformat())
 
 

@@ -61,8 +61,11 @@ BASE_SCHEMAS: dict[str, dict[str, Any]] = {
     },
 }
 
+ERROR_CONTENT: dict[str, Any] = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+"""``content`` of a response whose body is an ``Error``."""
+
 BASE_RESPONSES: dict[str, dict[str, Any]] = {
-    name: {"description": text, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    name: {"description": text, "content": ERROR_CONTENT}
     for name, text in (
         ("Unauthorized", "No staff session (sign in at /signin)."),
         ("Forbidden", "A session of another role, or a state-changing call without its CSRF token."),

@@ -1,4 +1,5 @@
-"""Signing staff in from tests: the demo's accounts, a test client per role, the CSRF token to send."""
+"""Signing staff in from tests: the demo's accounts, a test client per role, the CSRF token to send,
+the sign-in form filled in a browser."""
 
 from __future__ import annotations
 
@@ -41,6 +42,13 @@ def sign_in(client: Any, name: str, pin: str | None = None, **form: str) -> Any:
     token = signin_token(client)
     data = {"csrf_token": token, "name": name, "pin": PINS.get(name, "") if pin is None else pin, **form}
     return client.post("/signin", data=data)
+
+
+def fill_signin_form(page: Any, name: str) -> None:
+    """In a browser page showing /signin: submit the name + PIN form as the demo account ``name``."""
+    page.fill('input[name="name"]', name)
+    page.fill('form:not(.badge-form) input[name="pin"]', PINS[name])
+    page.click('form:not(.badge-form) button[type="submit"]')
 
 
 def staff_client(app: Any, role: str) -> Staff:

@@ -4,7 +4,6 @@ with a screenshot of each screen saved under test-output/screens/."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,12 +12,6 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("KIOSK_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-default-apps", "--disable-extensions",
-    "--disable-quic", "--no-first-run", "--no-default-browser-check",
-]
 LRI, PDI = "\u2066", "\u2069"     # the page isolates amounts so they read left-to-right in Uyghur too
 
 
@@ -28,18 +21,6 @@ def yuan(text: str) -> str:
 
 
 FLOUR, OIL, CARPET, UNKNOWN = "4870204100013", "4607001200031", "4870204100099", "4879999000119"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make test` (it installs Debian's chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture
@@ -58,6 +39,7 @@ def pages(browser: Any, live: Any) -> Iterator[tuple[Any, Any, Any]]:
 
 @pytest.fixture
 def shots(output_dir: Path) -> Path:
+    """The resident screen's screenshots go to screens/ (the consoles' to screenshots/, conftest.py)."""
     folder = output_dir / "screens"
     folder.mkdir(parents=True, exist_ok=True)
     return folder

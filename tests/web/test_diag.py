@@ -12,12 +12,11 @@ from typing import Any
 
 import pytest
 
-from kiosk.audit import open_audit
 from kiosk.demo_data import DEMO_CARDS
 from kiosk.diagnostics import mask_url
 from kiosk.identity import mask_id
 
-from .conftest import wait_for
+from .conftest import audit_records, wait_for
 from .staff import Staff, staff_client
 
 FLOUR = "4870204100013"
@@ -51,14 +50,6 @@ def forms(secret: str) -> list[str]:
         raw = secret.encode(codec)
         out += [raw.hex(), raw.hex(" "), raw.hex().upper()]
     return out
-
-
-def audit_records(kiosk: Any) -> list[Any]:
-    log = open_audit(kiosk.config.ledger_url)
-    try:
-        return log.records()
-    finally:
-        log.close()
 
 
 def test_every_device_with_driver_url_health_and_frames(tech: Staff, demo: Any) -> None:

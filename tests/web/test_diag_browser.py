@@ -11,28 +11,18 @@ import pytest
 
 from kiosk.demo_data import DEMO_CARDS
 from kiosk.identity import mask_id
-from tests.web.staff import PINS
-from tests.web.test_browser import browser  # noqa: F401  (the shared Chromium fixture)
+from tests.web.staff import fill_signin_form
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def shots(output_dir: Path) -> Path:
-    folder = output_dir / "screenshots"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def test_technician_page_runs_self_tests(browser: Any, live: Any, demo: Any, shots: Path) -> None:  # noqa: F811
+def test_technician_page_runs_self_tests(browser: Any, live: Any, demo: Any, shots: Path) -> None:
     kiosk, panel = demo
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     try:
         page = context.new_page()
         page.goto(live.url + "/signin")
-        page.fill('input[name="name"]', "tech")
-        page.fill('form:not(.badge-form) input[name="pin"]', PINS["tech"])
-        page.click('form:not(.badge-form) button[type="submit"]')
+        fill_signin_form(page, "tech")
         page.wait_for_url("**/diag/")                               # the technician's home
         assert page.locator('.device[data-role="gate"] .state').get_attribute("data-state") == "connected"
         assert page.locator('.device[data-role="gate"] tbody td.hex').first.inner_text() == "a0 01 00 a1"

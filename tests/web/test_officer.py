@@ -16,10 +16,9 @@ from typing import Any
 
 import pytest
 
-from kiosk.audit import open_audit
 from kiosk.identity import resident_key
 from kiosk.slip import sign_slip, slip_key
-from tests.web.conftest import wait_for
+from tests.web.conftest import audit_records, wait_for
 from web import create_app
 
 from .staff import Staff, staff_client
@@ -78,25 +77,6 @@ def remaining(kiosk: Any, key: str | None = None) -> int:
     key = key or resident_key(ELIGIBLE_ID, kiosk.checkpoint.rules.site_secret)
     return kiosk.ledger.remaining(key, today(kiosk), limit_fen=LIMIT,  # type: ignore[no-any-return]
                                   now=kiosk.checkpoint.clock.now())
-
-
-def audit_records(kiosk: Any) -> list[Any]:
-    log = open_audit(kiosk.config.ledger_url)
-    try:
-        return log.records()
-    finally:
-        log.close()
-
-
-@pytest.fixture
-def officer(app: Any) -> Staff:
-    return staff_client(app, "officer")
-
-
-@pytest.fixture
-def kit(demo: Any, client: Any) -> tuple[Any, Any, Any]:
-    kiosk, panel = demo
-    return kiosk, panel, client
 
 
 # -- who may use it ------------------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ import pytest
 
 from kiosk.demo import make_demo
 from tests.web.conftest import wait_for
-from tests.web.staff import PINS
-from tests.web.test_browser import CARPET, browser  # noqa: F401  (the shared Chromium fixture)
+from tests.web.staff import fill_signin_form
+from tests.web.test_browser import CARPET
 from web import create_app
 from web.server import BackgroundServer
 
@@ -35,14 +35,7 @@ def kiosk_site(tmp_path: Path) -> Iterator[tuple[Any, Any, BackgroundServer]]:
     panel.stop()
 
 
-@pytest.fixture
-def shots(output_dir: Path) -> Path:
-    folder = output_dir / "screenshots"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def test_officer_approves_a_referral_and_the_kiosk_follows_live(browser: Any, kiosk_site: Any,  # noqa: F811
+def test_officer_approves_a_referral_and_the_kiosk_follows_live(browser: Any, kiosk_site: Any,
                                                                  shots: Path) -> None:
     kiosk, panel, server = kiosk_site
     # bypass_csp: Playwright's wait_for_function evaluates strings, which the app's CSP forbids.
@@ -51,9 +44,7 @@ def test_officer_approves_a_referral_and_the_kiosk_follows_live(browser: Any, ki
     try:
         console = officer_ctx.new_page()
         console.goto(server.url + "/signin?next=/officer/")
-        console.fill('input[name="name"]', "officer")
-        console.fill('form:not(.badge-form) input[name="pin"]', PINS["officer"])
-        console.click('form:not(.badge-form) button[type="submit"]')
+        fill_signin_form(console, "officer")
         console.wait_for_url("**/officer/")
         console.wait_for_selector('#live[data-state="live"]')
         console.evaluate("window.__sameDocument = true")           # gone if the page ever reloads

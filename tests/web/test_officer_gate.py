@@ -14,22 +14,11 @@ from typing import Any
 import pytest
 
 from kiosk.demo import make_demo
-from tests.web.conftest import wait_for
+from tests.web.conftest import audit_records, wait_for
 from web import create_app
 
 from .staff import Staff, staff_client
-from .test_officer import API, FLOUR, audit_records, refer, shop, snapshot, today, wait_phase
-
-
-@pytest.fixture
-def officer(app: Any) -> Staff:
-    return staff_client(app, "officer")
-
-
-@pytest.fixture
-def kit(demo: Any, client: Any) -> tuple[Any, Any, Any]:
-    kiosk, panel = demo
-    return kiosk, panel, client
+from .test_officer import API, FLOUR, refer, shop, snapshot, today, wait_phase
 
 
 @pytest.fixture
