@@ -70,7 +70,14 @@ def test_officer_approves_a_referral_and_the_kiosk_follows_live(browser: Any, ki
         assert "654201198503120046" not in console.content()
         console.screenshot(path=shots / "officer-01-queue.png")
 
-        card.query_selector('button[data-action="decide"]').click()
+        card.evaluate("node => { node.__seen = true; }")
+        version = int(console.evaluate("document.body.dataset.queueVersion"))
+        # another console's action on another declaration: every open console refreshes its queue
+        kiosk.bus.publish("officer.queue", {"change": "void", "declaration_id": "another"})
+        console.wait_for_function(f"Number(document.body.dataset.queueVersion) > {version}")
+        # the refresh kept the card's node (same referral): a tap in flight is not lost to a re-render
+        assert console.evaluate(f"document.querySelector('#queue li[data-decl=\"{decl_id}\"]').__seen === true")
+        console.locator(f'#queue li[data-decl="{decl_id}"] button[data-action="decide"]').click()
         console.wait_for_selector("#decide-dialog[open]")
         console.click('label[data-choice="approved"]')
         console.select_option('#decide-form select[name="reason"]', "quota_exceeded_taxed")

@@ -91,10 +91,29 @@
           bi("处理", "Decide"))));
   }
 
+  // A card is rebuilt only when its referral changed, and the list is touched only when its order or members
+  // changed: a refresh (every state change on this kiosk triggers one) never swaps the node under an officer's
+  // finger, so a tap on "Decide" is never lost.
+  let cards = new Map();   // declaration id -> { key, node }
+
+  function syncCards(referrals) {
+    const next = new Map();
+    const nodes = referrals.map((d) => {
+      const key = JSON.stringify(d);
+      const old = cards.get(d.id);
+      const node = old && old.key === key ? old.node : referralCard(d);
+      next.set(d.id, { key, node });
+      return node;
+    });
+    cards = next;
+    const list = $("#queue");
+    const unchanged = nodes.length === list.children.length && nodes.every((n, i) => list.children[i] === n);
+    if (!unchanged) list.replaceChildren(...nodes);
+  }
+
   function renderQueue(q) {
     queue = q;
-    const list = $("#queue");
-    list.replaceChildren(...q.referrals.map(referralCard));
+    syncCards(q.referrals);
     $("#queue-count").textContent = q.referrals.length;
     $("#queue-empty").hidden = q.referrals.length > 0;
     const alerts = $("#alerts");
