@@ -173,6 +173,14 @@ class AuditLog:
         count = getattr(self._store, "pending", None)
         return int(count()) if callable(count) else 0
 
+    def flush_journal(self) -> None:
+        """Write the records waiting in the local journal once the database is back (nothing without a journal).
+        The kiosk calls this on its loop, so records kept during an outage are chained even if no new record
+        follows."""
+        flush = getattr(self._store, "flush_due", None)
+        if callable(flush):
+            flush()
+
     def append(
         self, kind: str, *, kiosk_id: str, actor: str, data: Mapping[str, Any], now: datetime
     ) -> AuditRecord | None:

@@ -190,6 +190,7 @@ def build_kiosk(cfg: KioskConfig, clock: Clock, *, devices: Mapping[str, Device]
     if reconcile is not None:        # an offline journal replays itself once the port ledger is back
         # on the checkpoint thread (background=False), so the checkpoint stays the ledger's one writer
         checkpoint.add_tick_hook(lambda: reconcile(clock.now(), background=False))
+    checkpoint.add_tick_hook(audit_log.flush_journal)  # records kept during an outage, chained once it ends
     holder["cp"] = checkpoint
     sec = cfg.security
     users = UserStore(sec.users_db, max_failures=sec.max_failures, lockout_s=sec.lockout_s)

@@ -14,6 +14,10 @@ journaled record is written with ``dedupe``: if it equals the chain's last recor
 and it is not written twice. A record the database refuses for another reason (not a connection problem) stays
 first in the journal, logged as an error at every attempt, and everything after it waits behind it: no audit
 record is ever dropped.
+
+An idle kiosk makes no appends, so the kiosk also calls ``flush_due`` on its loop (about ten times a second): when
+records wait and the pause is over, it writes them. It answers from memory otherwise, so it costs nothing while the
+journal is empty, and it tries the database no more often than an append would.
 """
 
 from __future__ import annotations
@@ -92,6 +96,7 @@ class JournaledStore:
             conn.close()
             raise LedgerError(f"cannot open audit journal {self._path}: {explain(exc, self._path)}") from exc
         self._conn: sqlite3.Connection | None = conn
+        self._waits = self.pending() > 0  # records left by an earlier run wait too
 
     def append(self, kiosk_id: str, build: Builder) -> AuditRecord | None:
         """Append to the database (after the journal, if any is waiting); None when kept in the journal."""
@@ -124,7 +129,22 @@ class JournaledStore:
                     return False
                 with self._journal("flush") as conn:
                     conn.execute("DELETE FROM audit_journal WHERE n = ?", (n,))
+            self._waits = False
             return True
+
+    def flush_due(self) -> bool:
+        """Write the journal if records wait and the pause after the last failure is over; True when nothing is
+        left in it. Without waiting records it returns at once, without touching the journal file."""
+        if not self._waits:
+            return True
+        with self._lock:
+            if self._monotonic() < self._quiet_until:
+                return False
+            try:
+                return self.flush()
+            except LedgerError as exc:   # the journal file itself: say so, the next call tries again
+                log.error("audit journal %s could not be written to the database: %s", self._path, exc)
+                return False
 
     def pending(self) -> int:
         """How many records wait in the journal."""
@@ -159,6 +179,7 @@ class JournaledStore:
 
     def _keep(self, record: AuditRecord) -> None:
         """Journal one record's content, after every record already waiting."""
+        self._waits = True
         with self._journal("keep") as conn:
             conn.execute("INSERT INTO audit_journal (kiosk_id, at, kind, actor, data_json) VALUES (?, ?, ?, ?, ?)",
                          (record.kiosk_id, utc_text(record.time), record.kind, record.actor,

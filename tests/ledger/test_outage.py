@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -148,6 +149,29 @@ def test_audit_records_written_while_the_database_is_down_are_chained_in_order(
         log.close()
 
 
+def test_journaled_records_are_written_without_a_further_append(
+    cluster: PgCluster, url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    """GIVEN records journaled during an outage WHEN the database is back and nothing more is appended THEN
+    flush_due (the kiosk's loop) writes them once the pause is over, not before; with nothing waiting it answers
+    True at once."""
+    ticker = Ticker()
+    stop(cluster)
+    log = journaled(url, tmp_path / "audit-journal.db", ticker)
+    try:
+        assert [_append(log, clock, "k1", 1), _append(log, clock, "k1", 2)] == [None, None]
+        cluster.start()
+        store = log._store
+        assert isinstance(store, JournaledStore)
+        assert store.flush_due() is False and log.pending == 2  # still pausing after the failure
+        ticker.t += RETRY_S
+        assert store.flush_due() is True and log.pending == 0
+        assert [(r.seq, r.data["n"]) for r in log.records("k1")] == [(1, 1), (2, 2)] and log.verify().ok
+        assert store.flush_due() is True
+    finally:
+        log.close()
+
+
 def test_the_journal_outlives_the_kiosk_process(cluster: PgCluster, url: str, tmp_path: Path, clock: FakeClock) -> None:
     """Records journaled by a kiosk that then stopped are written by the next one, before its own."""
     path = tmp_path / "audit-journal.db"
@@ -259,6 +283,34 @@ def test_the_kiosk_starts_while_the_database_is_down_refers_and_recovers(
             assert reasons[:2] == [["card_expired"], ["not_registered"]] and log.verify().ok
     finally:
         kiosk.stop()
+
+
+def test_an_idle_kiosk_chains_its_journaled_records_once_the_database_is_back(
+    cluster: PgCluster, url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    """GIVEN a refusal audited while the database is down WHEN it is back and no resident comes THEN the kiosk's loop
+    alone writes the journaled record to the chain."""
+    cfg = _config(tmp_path, url)
+    stop(cluster)
+    kiosk = build_kiosk(cfg, clock, devices={})
+    try:
+        cp = kiosk.checkpoint
+        _tap(cp, "card_expired", clock)
+        journal = tmp_path / "audit-journal.db"
+        assert _journal_rows(journal) == 1
+        cluster.start()
+        time.sleep(RETRY_S + 0.2)  # the audit journal's pause after the failed attempt
+        cp.tick()
+        assert _journal_rows(journal) == 0
+        with open_audit(url) as log:
+            assert [r.data["reasons"] for r in log.records(cfg.kiosk_id)] == [["card_expired"]] and log.verify().ok
+    finally:
+        kiosk.stop()
+
+
+def _journal_rows(path: Path) -> int:
+    with closing(sqlite3.connect(path)) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM audit_journal").fetchone()[0])
 
 
 def test_the_kiosk_uses_the_offline_allowance_when_the_database_is_down_at_start(
