@@ -13,11 +13,13 @@ Beijing day, called by the checkpoint:
   ``goods_excluded``, ``goods_over_cap``), the ``RuleUse`` of every capped rule for the ledger, and the
   goods-rule version to record.
 - ``hold_refusal_reasons``: why the ledger refused a hold (money, a cap counted over the day, or both).
+- ``line_flags``: which lines stop the declaration by themselves (excluded goods, goods over their cap), so the
+  resident's screen can name them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -202,3 +204,26 @@ def hold_refusal_reasons(decl: Declaration, result: HoldResult) -> tuple[str, ..
     if result.over_cap:
         reasons.append("goods_over_cap")
     return tuple(reasons)
+
+
+def line_flags(goods: GoodsData, lines: Sequence[Line], day: date,
+               over_cap: Collection[str] = ()) -> tuple[str | None, ...]:
+    """Per line, in order, what stops the declaration because of that line alone: ``"goods_excluded"``,
+    ``"goods_over_cap"`` (its capped rule is over, in this basket or in ``over_cap`` as the ledger counted the
+    day, or its unit cannot count against the rule), or None. The same rules as ``assess``, line by line."""
+    rule_set = goods.rules.on(day)
+    if rule_set is None:
+        return tuple(None for _ in lines)
+    over = set(judge(rule_set, lines).over_cap) | set(over_cap)
+    flags: list[str | None] = []
+    for line in lines:
+        rule = rule_set.rule_for(line.hs_code)
+        if rule is None or rule.kind == "exempt":
+            flags.append(None)
+        elif rule.kind == "excluded":
+            flags.append("goods_excluded")
+        elif rule.unit != line.unit or rule.rule_id in over:
+            flags.append("goods_over_cap")
+        else:
+            flags.append(None)
+    return tuple(flags)

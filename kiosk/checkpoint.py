@@ -28,7 +28,7 @@ from drivers.base import CardFailed, CardRead, IdCard, PassageSeen, ScanRead
 
 from . import screen
 from .audit_trail import AuditTrail
-from .basket import GoodsData, add_line, assess, hold_refusal_reasons, scan_line
+from .basket import GoodsData, add_line, assess, hold_refusal_reasons, line_flags, scan_line
 from .clock import Clock
 from .declaration import Declaration
 from .errors import LedgerError
@@ -330,6 +330,7 @@ class Checkpoint:
                     if decl.total_fen or unknown else Decision(True, (), 0))
         if goods.details:
             log.info("goods declaration=%s %s", decl.id, "; ".join(goods.details))
+            s.flags = line_flags(self.goods, s.lines, s.day)
         if not decision.approve or goods.reasons:
             self._refer(decl, decision.reasons + goods.reasons)
         elif not self.gate.usable():
@@ -349,6 +350,7 @@ class Checkpoint:
         if not result.accepted:
             if result.over_cap:
                 log.info("over cap declaration=%s rules=%s", decl.id, ",".join(result.over_cap))
+                self.session.flags = line_flags(self.goods, self.session.lines, self.session.day, result.over_cap)
             self._refer(decl, hold_refusal_reasons(decl, result))
             return
         self._log_decision(decl, "approved", ())

@@ -64,7 +64,8 @@ def snapshot(cp: Checkpoint, now: float) -> dict[str, Any]:
         snap["resident"] = {"name": mask_name(s.card.name), "masked_id": s.masked_id}
         snap["quota"] = {"limit_fen": limit, "used_fen": s.used_fen, "remaining_fen": remaining,
                          "currency": s.rule.currency, "over_by_fen": max(0, total - remaining)}
-        snap["lines"] = [_line(rules.catalog, line) for line in s.lines]
+        flags = s.flags if len(s.flags) == len(s.lines) else (None,) * len(s.lines)
+        snap["lines"] = [_line(rules.catalog, line, flag) for line, flag in zip(s.lines, flags, strict=True)]
         snap["total_fen"] = total
         snap["declaration_id"] = s.declaration.id if s.declaration else None
     if cp.phase in SHOPPING:
@@ -74,7 +75,7 @@ def snapshot(cp: Checkpoint, now: float) -> dict[str, Any]:
     return snap
 
 
-def _line(catalog: Any, line: Any) -> dict[str, Any]:
+def _line(catalog: Any, line: Any, flag: str | None) -> dict[str, Any]:
     product, _reason = catalog.lookup(line.code) if line.known else (None, None)
     return {
         "code": line.code,
@@ -84,4 +85,5 @@ def _line(catalog: Any, line: Any) -> dict[str, Any]:
         "amount_fen": line.amount_fen,
         "known": line.known,
         "unit": line.unit,                  # "kg": quantity is grams and the price is per kg
+        "flag": flag,                       # the goods reason this line alone refers the declaration for
     }

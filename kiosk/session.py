@@ -62,3 +62,6 @@ class Session:
     used_fen: int
     lines: list[Line] = field(default_factory=list)
     declaration: Declaration | None = None
+    flags: tuple[str | None, ...] = ()
+    """Per line, the goods reason that line alone refers the declaration for (kiosk.basket.line_flags), set when
+    the declaration is referred for its goods; the screen names those goods."""

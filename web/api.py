@@ -149,7 +149,7 @@ OPENAPI_SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "SnapshotLine": {
         "type": "object", "additionalProperties": False,
-        "required": ["code", "names", "unit_price_fen", "quantity", "amount_fen", "known", "unit"],
+        "required": ["code", "names", "unit_price_fen", "quantity", "amount_fen", "known", "unit", "flag"],
         "properties": {
             "code": {"type": "string"},
             "names": {"type": "object", "additionalProperties": {"type": "string"},
@@ -160,6 +160,8 @@ OPENAPI_SCHEMAS: dict[str, dict[str, Any]] = {
             "amount_fen": {"type": "integer", "minimum": 0},
             "known": {"type": "boolean"},
             "unit": {"type": "string", "enum": ["piece", "kg"]},
+            "flag": {"type": "string", "nullable": True, "enum": ["goods_excluded", "goods_over_cap", None],
+                     "description": "The goods reason this line alone refers the declaration for, once referred."},
         },
     },
     "DeviceHealthMap": {

@@ -51,6 +51,7 @@ DAY = date(2026, 11, 25)                     # the FakeClock's Beijing day
 SAUSAGE_1250G = "2100101012501"              # 1.250 kg x 128.00/kg = 160.00
 APRICOTS_1KG = "2100102010001"               # 46.00/kg today; 48.00 from next month (scheduled)
 SUGAR_800G, SUGAR_1500G = "2100104008006", "2100104015004"    # 480.00 KZT/kg; cap 1 kg a day
+SUGAR_ITEM = "2100104"                       # the scale labels' item code: the line's code
 CHEESE_3080 = "2200201030808"                # price label 30.80 at 88.00/kg: 350 g
 CHOCOLATE_KZT = "4870204100112"              # 650.00 KZT
 VODKA = "4870204100129"                      # alcohol: excluded
@@ -179,6 +180,7 @@ def test_excluded_goods_are_noticed_on_scan_and_referred(cp: Checkpoint, gate: S
     cp.handle(Confirm())
     assert cp.phase is Phase.REFERRED and cp.reasons == ("goods_excluded",)
     assert gate.pulses == []
+    assert flags(cp) == [(FLOUR, None), (VODKA, "goods_excluded")]   # the screen names the vodka
 
 
 def test_a_cap_exceeded_in_one_basket_is_referred_before_any_hold(cp: Checkpoint, gate: ScriptedGate,
@@ -189,6 +191,12 @@ def test_a_cap_exceeded_in_one_basket_is_referred_before_any_hold(cp: Checkpoint
     cp.handle(Confirm())
     assert cp.phase is Phase.REFERRED and cp.reasons == ("goods_over_cap",)
     assert gate.pulses == [] and ledger.get(cp.session.declaration.id).status is Status.referred  # type: ignore[union-attr]
+    assert flags(cp) == [(SUGAR_ITEM, "goods_over_cap")]
+
+
+def flags(cp: Checkpoint) -> list[tuple[str, str | None]]:
+    """(code, flag) of each basket line as the resident's screen receives it."""
+    return [(line["code"], line["flag"]) for line in cp.snapshot()["lines"]]
 
 
 class CapRefusingLedger:
@@ -220,6 +228,7 @@ def test_a_hold_refused_for_a_cap_refers_with_goods_over_cap(clock: FakeClock, l
     assert cp.phase is Phase.REFERRED and cp.reasons == ("goods_over_cap",)
     assert refusing.held[0].rule_uses == (RuleUse("sugar@goods-2026-01-01", "kg", 800, 1000),)
     assert gate.pulses == []
+    assert flags(cp) == [(SUGAR_ITEM, "goods_over_cap")]  # within this basket's cap, over the day's
 
 
 def test_caps_count_across_the_resident_s_declarations_of_the_day(cp: Checkpoint, gate: ScriptedGate,
@@ -237,3 +246,4 @@ def test_caps_count_across_the_resident_s_declarations_of_the_day(cp: Checkpoint
     cp.handle(Confirm())
     assert cp.phase is Phase.REFERRED and cp.reasons == ("goods_over_cap",)
     assert len(gate.pulses) == 1
+    assert flags(cp) == [(SUGAR_ITEM, "goods_over_cap")]

@@ -158,3 +158,28 @@ def test_weighed_goods_show_kilograms_and_price_per_kg(pages: Any, shots: Path) 
     cells = screen.locator("#basket tbody tr").first.locator("td").all_inner_texts()
     assert cells[1:4] == [yuan("¥128.00") + "/kg", "1.250 kg", yuan("¥160.00")]
     screen.screenshot(path=shots / "09-weighed-goods.png")
+
+
+def test_goods_that_refer_the_declaration_are_named_in_the_resident_s_language(pages: Any, shots: Path) -> None:
+    """Sugar over its 1 kg daily cap and vodka (excluded) beside flour: the referral screen names the sugar under
+    the cap reason and the vodka under the exclusion reason, not the flour, in the language the resident chose."""
+    screen, panel, _ = pages
+
+    def referred_with_goods(language: str) -> dict[str, list[str]]:
+        wait_phase(screen, "idle")
+        panel.click('[data-card="eligible"]')
+        wait_phase(screen, "identified")
+        screen.click(f'[data-lang="{language}"]')
+        for code in (FLOUR, "2100104015004", "4870204100129"):
+            panel.click(f'[data-code="{code}"]')
+        screen.wait_for_function("document.querySelectorAll('#basket tbody tr').length === 3")
+        screen.click("#confirm")
+        wait_phase(screen, "referred")
+        named = {reason: screen.locator(f'#referred-reasons li[data-reason="{reason}"] .goods li').all_inner_texts()
+                 for reason in ("goods_over_cap", "goods_excluded")}
+        screen.screenshot(path=shots / f"12-referred-goods-named-{language}.png")
+        panel.click("#remove-card")
+        return named
+
+    assert referred_with_goods("zh") == {"goods_over_cap": ["白砂糖（散称）"], "goods_excluded": ["伏特加 0.5升"]}
+    assert referred_with_goods("ru") == {"goods_over_cap": ["Сахар, на вес"], "goods_excluded": ["Водка 0,5 л"]}

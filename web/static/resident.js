@@ -55,6 +55,19 @@
       li.textContent = r === "over_quota" && s.quota
         ? reason(r) + " (" + t("over_by").replace("{amount}", money(s.quota.over_by_fen)) + ")"
         : reason(r);
+      // Goods that refer the declaration by themselves (excluded, over their daily cap) are named under it.
+      const named = s.lines.filter((line) => line.flag === r);
+      if (named.length) {
+        const goods = document.createElement("ul");
+        goods.className = "goods";
+        named.forEach((line) => {
+          const item = document.createElement("li");
+          item.textContent = itemName(line);
+          item.dataset.code = line.code;
+          goods.appendChild(item);
+        });
+        li.appendChild(goods);
+      }
       list.appendChild(li);
     });
     $("#gate-decl").textContent = s.declaration_id ? s.declaration_id.slice(0, 12).toUpperCase() : "";
