@@ -43,7 +43,8 @@ from .declaration import Declaration
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 LEDGER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-LEDGER_OPERATIONS = ("hold", "commit", "release", "refer", "void", "used", "expire_holds", "get", "list_day")
+LEDGER_OPERATIONS = ("hold", "commit", "release", "refer", "void", "decide", "referrals", "used", "expire_holds", "get",
+                     "list_day")
 """Ledger methods timed (``remaining`` calls ``used`` and is left out so nothing counts twice)."""
 OUTCOMES = ("approved", "referred", "rejected")
 

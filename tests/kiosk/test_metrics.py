@@ -96,12 +96,19 @@ def test_ledger_calls_are_timed_in_place_and_failures_counted(tmp_path: Path) ->
     result = ledger.hold(d, now=d.created_at, ttl_s=60)                  # the real ledger still answers
     assert result.accepted
     assert ledger.used(d.resident_key, d.day, now=d.created_at) == 1000
+    referred = decl("d2", 2000)
+    ledger.refer(referred, now=referred.created_at, reasons=["over_quota"])
+    assert [r.declaration.id for r in ledger.referrals(referred.day)] == ["d2"]       # the officer's queue
+    decided = ledger.decide("d2", officer="officer:wang", decision="rejected", reason="not_duty_free", note="",
+                            now=referred.created_at)
+    assert decided.decision is not None and decided.decision.decision == "rejected"
     ledger.close()
     with pytest.raises(LedgerError):
         ledger.get("d1")
     families = parse(metrics.render({}))
     calls = families["kiosk_ledger_call_seconds"]
     assert histogram_count(calls, operation="hold") == 1 and histogram_count(calls, operation="used") == 1
+    assert histogram_count(calls, operation="referrals") == 1 and histogram_count(calls, operation="decide") == 1
     assert next(v for n, ls, v in calls.samples if n.endswith("_sum") and ls == {"operation": "hold"}) == 0.004
     assert families["kiosk_ledger_errors_total"].value(operation="get") == 1
     assert families["kiosk_ledger_errors_total"].samples == [("kiosk_ledger_errors_total", {"operation": "get"}, 1)]
