@@ -1,6 +1,6 @@
 """The audit journal: where a kiosk keeps its audit records while the port's PostgreSQL cannot be reached.
 
-``JournaledStore`` wraps the audit log's PostgreSQL store (kiosk.audit). An append goes to the database when it
+``JournaledStore`` wraps the audit log's PostgreSQL store (kiosk.audit_stores). An append goes to the database when it
 answers. When it cannot be reached (a connection error, or a session lost during the append, whose commit may or
 may not have happened), the record's content (kiosk, time, kind, actor, canonical data) is kept in a local SQLite
 file (WAL, ``synchronous=FULL``: it is the only copy) and None is returned. After a failure the database is not

@@ -18,14 +18,9 @@ With ``cap_fen > 0``, when a port call fails because the port is unavailable (se
   resident may already have spent the whole day's quota at another kiosk, so every fen granted offline may be
   an overspend. That is why the cap must be small, and why it is off by default.
 
-``reconcile(now)`` replays the journal to the port once it is back: each committed declaration is held then
-committed there under its own id (both idempotent by id, so a crash in the middle of a reconcile is safe:
-the next run finds the hold and commits it, or finds it committed). A hold the port refuses (the resident
-also bought at another kiosk meanwhile) is marked ``conflict`` here, recorded at the port as referred (so
-exports show it) and listed by ``conflicts()`` for officers. Referrals journaled offline are replayed with
-``refer``. ``maybe_reconcile(now)`` is what the checkpoint's tick calls: rate-limited to one attempt every
-``RECONCILE_EVERY`` of the caller's ``now``, run on a background thread (a port that is still down must not
-stall the decision loop), never raising.
+Once the port is back, ``reconcile(now)`` replays the journal to it (``maybe_reconcile(now)`` from the
+checkpoint's tick) and ``conflicts()`` lists what it refused: kiosk.ledger.offline_reconcile, whose
+``Reconciler`` the OfflineLedger owns, says how. The journal's table and rows are kiosk.ledger.offline_journal.
 
 While the port is back but the journal not yet replayed, ``used`` adds the journal's pending amount to the
 port's figure, and a port ``hold`` whose result plus that pending amount would pass the limit is released at
@@ -40,8 +35,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from kiosk.declaration import Declaration, HoldResult, Status, StoredDeclaration
@@ -59,55 +53,12 @@ from kiosk.ledger import (
     void_refusal,
 )
 from kiosk.ledger import offline_journal as journal
+from kiosk.ledger.offline_reconcile import RECONCILE_EVERY, Conflict, Reconciler, ReconcileReport, port_unavailable
 from kiosk.ledger.sqlite_file import connect, explain, transaction
 
 __all__ = ["RECONCILE_EVERY", "Conflict", "OfflineLedger", "ReconcileReport", "port_unavailable"]
 
 log = logging.getLogger(__name__)
-
-RECONCILE_EVERY = timedelta(seconds=30)
-"""How often ``maybe_reconcile`` tries the port (by the caller's clock)."""
-RECONCILE_TTL_S = 600.0
-"""Lifetime of the port hold reconcile places just before committing it (long: a crash in between may
-leave it until the next run, which commits it by id)."""
-
-def port_unavailable(exc: LedgerError) -> bool:
-    """True when ``exc`` says the port could not be used (network, server, disk), not that it refused a call.
-
-    The back-ends raise a LedgerError *chained* to the driver's error (psycopg, sqlite3, OSError) when the
-    store fails, and an unchained one for a refusal by the quota rules (an unknown id, a committed
-    declaration released, an id reused with other content, a closed instance): only the former may fall back
-    on the offline allowance.
-    """
-    cause = exc.__cause__
-    return cause is not None and not isinstance(cause, (ValueError, TypeError, KeyError, LookupError))
-
-
-@dataclass(frozen=True)
-class Conflict:
-    """A declaration granted offline that the port refused on reconcile: an officer must look at it."""
-
-    declaration_id: str
-    masked_id: str
-    day: date
-    amount_fen: int
-    reason: str
-    recorded_at: datetime
-
-
-@dataclass(frozen=True)
-class ReconcileReport:
-    """What one reconcile did: written to the port, found in conflict, still waiting (port down again)."""
-
-    reconciled: int = 0
-    conflicts: int = 0
-    pending: int = 0
-    error: str | None = None
-
-    @property
-    def complete(self) -> bool:
-        """True when nothing is left to replay."""
-        return self.pending == 0 and self.error is None
 
 
 class OfflineLedger:
@@ -120,10 +71,6 @@ class OfflineLedger:
         self._cap = cap_fen
         self._path = Path(journal_path)
         self._lock = threading.Lock()
-        self._reconcile_lock = threading.Lock()
-        self._last_attempt: datetime | None = None
-        self._worker: threading.Thread | None = None
-        self.last_report: ReconcileReport | None = None
         conn = connect(self._path)
         try:
             conn.executescript(journal.SCHEMA)
@@ -131,6 +78,7 @@ class OfflineLedger:
             conn.close()
             raise LedgerError(f"cannot open offline journal {self._path}: {explain(exc, self._path)}") from exc
         self._conn: sqlite3.Connection | None = conn
+        self._reconciler = Reconciler(port, self._path, self._journal)
 
     @property
     def port(self) -> Ledger:
@@ -146,6 +94,11 @@ class OfflineLedger:
     def journal_path(self) -> Path:
         """The journal file."""
         return self._path
+
+    @property
+    def last_report(self) -> ReconcileReport | None:
+        """What the last reconcile did (None before the first)."""
+        return self._reconciler.last_report
 
     # --- the Ledger protocol -----------------------------------------------------------------------------------
 
@@ -253,12 +206,7 @@ class OfflineLedger:
             if row["status"] != "referred":  # held, committed, ... on the offline allowance: not a referral
                 check_decision(declaration_id, Status(row["status"]), None, decision, date.fromisoformat(row["day"]),
                                beijing_day(now))
-            with self._reconcile_lock:  # never together with a reconcile replaying the same referral
-                row = self._journal_row(declaration_id)
-                if row is not None and row["status"] == "referred":
-                    self._port.refer(journal.declaration(row, self._path), now=now,
-                                     reasons=tuple(json.loads(row["reasons_json"])))
-                    self._mark(declaration_id, "reconciled", now, None)
+            self._reconciler.replay_referral(declaration_id, now)
         return self._port.decide(declaration_id, officer=officer, decision=decision, reason=reason, note=note,
                                  now=now)
 
@@ -334,9 +282,7 @@ class OfflineLedger:
 
     def close(self) -> None:
         """Close the journal and the port ledger. Idempotent."""
-        worker = self._worker
-        if worker is not None:
-            worker.join(timeout=30)
+        self._reconciler.join(timeout=30)
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
@@ -346,129 +292,27 @@ class OfflineLedger:
     # --- reconcile -----------------------------------------------------------------------------------------------
 
     def reconcile(self, now: datetime) -> ReconcileReport:
-        """Replay the journal to the port: committed declarations (hold then commit) and referrals.
-
-        Idempotent by declaration id: run twice, or after a crash in the middle, it writes each at most once.
-        Stops at the first call that finds the port unavailable (the rest stays pending for the next run).
-        """
-        with self._reconcile_lock:
-            with self._journal("reconcile", write=False) as conn:
-                rows = conn.execute(
-                    f"SELECT {journal.COLUMNS} FROM journal WHERE status IN ('committed', 'referred')"
-                    " ORDER BY recorded_at, id"
-                ).fetchall()
-            reconciled = conflicts = 0
-            for index, row in enumerate(rows):
-                try:
-                    outcome = self._replay(row, now)
-                except LedgerError as exc:
-                    if port_unavailable(exc):
-                        report = ReconcileReport(reconciled, conflicts, len(rows) - index, str(exc))
-                        self.last_report = report
-                        return report
-                    outcome = f"port refused: {exc}"
-                if outcome is None:
-                    self._mark(row["id"], "reconciled", now, None)
-                    reconciled += 1
-                else:
-                    self._mark(row["id"], "conflict", now, outcome)
-                    conflicts += 1
-                    log.warning("offline declaration %s in conflict with the port ledger: %s", row["id"], outcome)
-            report = ReconcileReport(reconciled, conflicts, 0, None)
-            self.last_report = report
-            return report
+        """Replay the journal to the port: committed declarations (hold then commit) and referrals; idempotent
+        by declaration id, stops at the first call that finds the port unavailable (Reconciler.reconcile)."""
+        return self._reconciler.reconcile(now)
 
     def maybe_reconcile(self, now: datetime, *, background: bool = True) -> bool:
-        """Start a reconcile if one is due (every RECONCILE_EVERY) and the journal has anything to replay.
-
-        For the checkpoint's tick: never raises, and by default runs the replay on a background thread so
-        that a port still down (each attempt may take the port's whole retry window) never stalls the loop.
-        Returns True when a reconcile was started.
-        """
-        try:
-            if self._last_attempt is not None and as_utc(now) - self._last_attempt < RECONCILE_EVERY:
-                return False
-            if self._worker is not None and self._worker.is_alive():
-                return False
-            self._last_attempt = as_utc(now)
-            if not self.pending():
-                return False
-            if not background:
-                self._reconcile_quietly(now)
-                return True
-            self._worker = threading.Thread(target=self._reconcile_quietly, args=(now,),
-                                            name="offline-reconcile", daemon=True)
-            self._worker.start()
-            return True
-        except Exception:
-            log.exception("offline reconcile could not start")
-            return False
+        """For the checkpoint's tick: start a reconcile if one is due (every RECONCILE_EVERY) and anything waits,
+        by default on a background thread; never raises (Reconciler.maybe_reconcile). True when one started."""
+        return self._reconciler.maybe_reconcile(now, background=background)
 
     def conflicts(self) -> list[Conflict]:
         """Declarations granted offline that the port refused, oldest first: for officers."""
-        with self._journal("conflicts", write=False) as conn:
-            rows = conn.execute(
-                "SELECT id, masked_id, day, total_fen, conflict_reason, recorded_at FROM journal"
-                " WHERE status = 'conflict' ORDER BY recorded_at, id"
-            ).fetchall()
-        return [
-            Conflict(row["id"], row["masked_id"], date.fromisoformat(row["day"]), row["total_fen"],
-                     row["conflict_reason"] or "",
-                     journal.parse_ts(row["recorded_at"]) or datetime.min.replace(tzinfo=UTC))
-            for row in rows
-        ]
+        return self._reconciler.conflicts()
 
     def pending(self) -> int:
         """How many journaled declarations wait to be replayed to the port."""
-        with self._journal("pending", write=False) as conn:
-            value = conn.execute("SELECT COUNT(*) FROM journal WHERE status IN ('committed', 'referred')").fetchone()
-        return int(value[0])
+        return self._reconciler.pending()
 
     # --- internals ------------------------------------------------------------------------------------------------
 
     def _may_go_offline(self, exc: LedgerError) -> bool:
         return self._cap > 0 and port_unavailable(exc)
-
-    def _reconcile_quietly(self, now: datetime) -> None:
-        try:
-            report = self.reconcile(now)
-        except Exception:
-            log.exception("offline reconcile failed")
-            return
-        if report.reconciled or report.conflicts:
-            log.info("offline reconcile: %d written to the port, %d conflicts, %d pending",
-                     report.reconciled, report.conflicts, report.pending)
-        elif report.error:
-            log.info("offline reconcile: port still unavailable (%d pending)", report.pending)
-
-    def _replay(self, row: sqlite3.Row, now: datetime) -> str | None:
-        """Write one journaled declaration to the port; None when done, else the conflict's reason."""
-        decl = journal.declaration(row, self._path)
-        if row["status"] == "referred":
-            self._port.refer(decl, now=now, reasons=tuple(json.loads(row["reasons_json"])))
-            return None
-        result = self._port.hold(decl, now=now, ttl_s=RECONCILE_TTL_S)
-        if not result.accepted:
-            reason = (f"over the limit at the port: {result.used_fen} fen already used of {decl.limit_fen}, "
-                      f"{decl.total_fen} more granted offline")
-            try:
-                self._port.refer(decl, now=now, reasons=("offline_conflict",))
-            except LedgerError as exc:
-                if port_unavailable(exc):
-                    raise
-                log.warning("could not record offline conflict %s at the port: %s", decl.id, exc)
-            return reason
-        status = self._port.commit(decl.id, now=now)
-        if status is not Status.committed:
-            return f"the port's hold ended {status.value} before reconcile could commit it"
-        return None
-
-    def _mark(self, declaration_id: str, status: str, now: datetime, reason: str | None) -> None:
-        with self._journal("reconcile", write=True) as conn:
-            conn.execute(
-                "UPDATE journal SET status = ?, reconciled_at = ?, conflict_reason = ? WHERE id = ?",
-                (status, utc_text(now), reason, declaration_id),
-            )
 
     def _hold_offline(self, decl: Declaration, now: datetime, ttl: timedelta) -> HoldResult:
         stamp = utc_text(now)
