@@ -214,16 +214,12 @@ def line_flags(goods: GoodsData, lines: Sequence[Line], day: date,
     rule_set = goods.rules.on(day)
     if rule_set is None:
         return tuple(None for _ in lines)
-    over = set(judge(rule_set, lines).over_cap) | set(over_cap)
-    flags: list[str | None] = []
-    for line in lines:
-        rule = rule_set.rule_for(line.hs_code)
-        if rule is None or rule.kind == "exempt":
-            flags.append(None)
-        elif rule.kind == "excluded":
-            flags.append("goods_excluded")
-        elif rule.unit != line.unit or rule.rule_id in over:
-            flags.append("goods_over_cap")
-        else:
-            flags.append(None)
-    return tuple(flags)
+    verdict = judge(rule_set, lines)
+    over = set(verdict.over_cap) | set(over_cap)
+    return tuple(
+        None if rule is None
+        else "goods_excluded" if rule.kind == "excluded"
+        else "goods_over_cap" if rule.unit != line.unit or rule.rule_id in over
+        else None
+        for line, rule in zip(lines, verdict.line_rules, strict=True)
+    )

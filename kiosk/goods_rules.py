@@ -143,6 +143,7 @@ class Verdict:
     uses: tuple[RuleUse, ...]
     over_cap: tuple[str, ...]          # rule ids whose use in this one basket already exceeds the cap
     unit_mismatch: tuple[tuple[Line, GoodsRule], ...]
+    line_rules: tuple[GoodsRule | None, ...] = ()   # per line, the rule it falls under (None: no rule, or exempt)
 
 
 def judge(rule_set: RuleSet, lines: Sequence[Line]) -> Verdict:
@@ -151,8 +152,10 @@ def judge(rule_set: RuleSet, lines: Sequence[Line]) -> Verdict:
     excluded: list[tuple[Line, GoodsRule]] = []
     mismatch: list[tuple[Line, GoodsRule]] = []
     totals: dict[str, tuple[GoodsRule, int]] = {}
+    line_rules: list[GoodsRule | None] = []
     for line in lines:
         rule = rule_set.rule_for(line.hs_code)
+        line_rules.append(None if rule is None or rule.kind == "exempt" else rule)
         if rule is None or rule.kind == "exempt":
             continue
         if rule.kind == "excluded":
@@ -165,7 +168,7 @@ def judge(rule_set: RuleSet, lines: Sequence[Line]) -> Verdict:
     uses = tuple(RuleUse(rule_id, rule.unit or "piece", quantity, rule.cap or 0)
                  for rule_id, (rule, quantity) in sorted(totals.items()))
     over = tuple(use.rule_id for use in uses if use.quantity > use.cap)
-    return Verdict(rule_set.name, tuple(excluded), uses, over, tuple(mismatch))
+    return Verdict(rule_set.name, tuple(excluded), uses, over, tuple(mismatch), tuple(line_rules))
 
 
 def unit_conflicts(products: Iterable[Product], book: RuleBook) -> list[tuple[Product, GoodsRule]]:
